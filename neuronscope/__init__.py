@@ -1,0 +1,29 @@
+"""neuronscope: reverse-engineer the neurons and circuits of vision models.
+
+    import neuronscope as ns
+    model = ns.load_model("efficientnet_lite0")
+    acts = model.capture(images, ["block6_expand"], pre_relu=True)
+
+Sub-packages (`ns.stimuli`, `ns.dataset`, `ns.optvis`, ...) are imported on first use, so
+`import neuronscope` stays fast.
+"""
+
+import importlib
+
+from neuronscope import images
+from neuronscope.errors import NeuronscopeError
+from neuronscope.models import MODELS, Model, ReceptiveField, crop_to_field, linearized, load_model, wrap
+from neuronscope.neurons import Neuron, parse_neuron
+
+__version__ = "0.1.0"
+
+_SUBPACKAGES = {"stimuli", "dataset", "optvis", "tuning", "families", "circuits", "report", "aann", "surgery"}
+
+__all__ = ["MODELS", "Model", "Neuron", "NeuronscopeError", "ReceptiveField", "crop_to_field", "images",
+           "linearized", "load_model", "parse_neuron", "wrap", *sorted(_SUBPACKAGES)]
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"neuronscope.{name}")
+    raise AttributeError(f"module 'neuronscope' has no attribute {name!r}")

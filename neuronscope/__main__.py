@@ -1,0 +1,5 @@
+import sys
+
+from neuronscope.cli import main
+
+sys.exit(main())

@@ -1,0 +1,22 @@
+"""`neuronscope stats-merge DIR... --out DIR`: combine shards of one `stats` run into one result."""
+
+from __future__ import annotations
+
+from neuronscope.cli.commands.stats import figure_units, summary_line
+from neuronscope.dataset import merge_results
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("stats-merge", help="merge `stats --shard` results into one (exactly a single run's)",
+                              description=__doc__)
+    p.add_argument("dirs", nargs="+", help="result folders of the shards")
+    p.add_argument("--out", required=True, help="folder for the merged result")
+    p.add_argument("--figures", default="all", help="distribution figures: all, none, or units like 3,17 (default all)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    stats = merge_results(args.dirs, args.out, figures=figure_units(args.figures))
+    print(f"wrote {args.out}")
+    print(summary_line(stats))
+    return 0

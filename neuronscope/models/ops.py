@@ -1,0 +1,158 @@
+"""Operations shared by the built-in networks, written once for two kinds of value.
+
+Every op takes either a tensor (the real computation) or a `Geometry` (receptive-field
+bookkeeping), so running a network's own `forward` on a `Geometry` yields the exact receptive
+field of every layer from the architecture itself. Padding is TensorFlow's "SAME", computed
+from the input size, as in the graphs these models were trained in.
+
+`linearized()` swaps every ReLU for the identity and every max-pool for an average-pool over
+the same (unpadded) window: the "linear approximation" used to read weights between layers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_LINEAR = contextvars.ContextVar("neuronscope_linear", default=False)
+
+
+@contextlib.contextmanager
+def linearized():
+    """Within this block, ReLUs are the identity and max-pools are average-pools."""
+    token = _LINEAR.set(True)
+    try:
+        yield
+    finally:
+        _LINEAR.reset(token)
+
+
+def is_linearized() -> bool:
+    return _LINEAR.get()
+
+
+def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
+    """TensorFlow SAME padding (before, after) for length n, kernel k, stride s."""
+    total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One spatial axis of a layer: `n` positions, `stride` input pixels apart, each seeing
+    `size` input pixels starting at `start + i * stride` (start may be negative: padding)."""
+
+    n: int
+    stride: int = 1
+    start: int = 0
+    size: int = 1
+
+    def window(self, k: int, s: int) -> "Axis":
+        before, _ = same_padding(self.n, k, s)
+        return Axis(math.ceil(self.n / s), self.stride * s, self.start - before * self.stride,
+                    self.size + (k - 1) * self.stride)
+
+    def union(self, other: "Axis") -> "Axis":
+        if (self.n, self.stride) != (other.n, other.stride):
+            raise ValueError("cannot merge feature maps of different grids")
+        start = min(self.start, other.start)
+        end = max(self.start + self.size, other.start + other.size)
+        return Axis(self.n, self.stride, start, end - start)
+
+    def pooled(self) -> "Axis":
+        return Axis(1, self.stride * self.n, self.start, self.size + (self.n - 1) * self.stride)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Receptive-field bookkeeping that flows through a network in place of a tensor."""
+
+    h: Axis
+    w: Axis
+
+    @classmethod
+    def of_input(cls, height: int, width: int) -> "Geometry":
+        return cls(Axis(height), Axis(width))
+
+    def window(self, k: tuple[int, int], s: tuple[int, int]) -> "Geometry":
+        return Geometry(self.h.window(k[0], s[0]), self.w.window(k[1], s[1]))
+
+    def union(self, other: "Geometry") -> "Geometry":
+        return Geometry(self.h.union(other.h), self.w.union(other.w))
+
+
+def _pairs(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def conv(x, module: nn.Conv2d):
+    """`module` (built with padding=0) applied with SAME padding."""
+    k, s = _pairs(module.kernel_size), _pairs(module.stride)
+    if isinstance(x, Geometry):
+        return x.window(k, s)
+    (t, b), (l, r) = same_padding(x.shape[-2], k[0], s[0]), same_padding(x.shape[-1], k[1], s[1])
+    if t or b or l or r:
+        x = F.pad(x, (l, r, t, b))
+    return module(x)
+
+
+def max_pool(x, k: int, s: int):
+    """Max-pool with SAME padding filled with -inf (average-pool of valid pixels when linearized)."""
+    if isinstance(x, Geometry):
+        return x.window((k, k), (s, s))
+    (t, b), (l, r) = same_padding(x.shape[-2], k, s), same_padding(x.shape[-1], k, s)
+    if is_linearized():
+        ones = torch.ones_like(x[:1, :1])
+        total = F.avg_pool2d(F.pad(x, (l, r, t, b)), k, s, divisor_override=1)
+        count = F.avg_pool2d(F.pad(ones, (l, r, t, b)), k, s, divisor_override=1)
+        return total / count
+    return F.max_pool2d(F.pad(x, (l, r, t, b), value=float("-inf")), k, s)
+
+
+def relu(x):
+    if isinstance(x, Geometry) or is_linearized():
+        return x
+    return F.relu(x)
+
+
+def relu6(x):
+    if isinstance(x, Geometry) or is_linearized():
+        return x
+    return F.relu6(x)
+
+
+ACTIVATIONS = {"relu": relu, "relu6": relu6, None: lambda x: x}
+
+
+def pointwise(fn, x):
+    """Apply an elementwise op (batch-norm, LRN, ...), which leaves geometry unchanged."""
+    return x if isinstance(x, Geometry) else fn(x)
+
+
+def cat(parts):
+    if isinstance(parts[0], Geometry):
+        out = parts[0]
+        for p in parts[1:]:
+            out = out.union(p)
+        return out
+    return torch.cat(parts, dim=1)
+
+
+def add(a, b):
+    return a.union(b) if isinstance(a, Geometry) else a + b
+
+
+def global_avg_pool(x):
+    if isinstance(x, Geometry):
+        return Geometry(x.h.pooled(), x.w.pooled())
+    return x.mean(dim=(2, 3))
+
+
+def linear(x, module: nn.Linear):
+    return x if isinstance(x, Geometry) else module(x)

