@@ -20,10 +20,12 @@ __version__ = "0.1.0"
 _SUBPACKAGES = {"stimuli", "dataset", "optvis", "tuning", "families", "circuits", "report", "aann", "surgery"}
 
 __all__ = ["MODELS", "Model", "Neuron", "NeuronscopeError", "ReceptiveField", "crop_to_field", "images",
-           "linearized", "load_model", "parse_neuron", "wrap", *sorted(_SUBPACKAGES)]
+           "linearized", "load_model", "parse_neuron", "visualize", "wrap", *sorted(_SUBPACKAGES)]
 
 
 def __getattr__(name):
     if name in _SUBPACKAGES:
         return importlib.import_module(f"neuronscope.{name}")
+    if name == "visualize":  # the feature-visualisation entry point, `ns.visualize(model, "mixed3b:379")`
+        return importlib.import_module("neuronscope.optvis").visualize
     raise AttributeError(f"module 'neuronscope' has no attribute {name!r}")

@@ -38,7 +38,7 @@ def parse_neuron(text: str, model=None, input_size: int = 224) -> Neuron:
     if layer not in model.layers and f"mixed{layer}" in model.layers:
         layer = f"mixed{layer}"
     model.check_layers([layer])
-    shape = model.layer_shapes(input_size)[layer]
+    shape = model.layer_shapes(input_size, [layer])[layer]
     if unit >= shape[0]:
         raise NeuronscopeError(f"{layer} has {shape[0]} units (0-{shape[0] - 1}); got unit {unit}")
     if position is not None and (len(shape) < 3 or position[0] >= shape[1] or position[1] >= shape[2]):

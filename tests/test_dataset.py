@@ -11,12 +11,23 @@ from torch import nn
 import neuronscope as ns
 from neuronscope.dataset import compute_stats, load_stats, merge_results, plot_quilt, resolve_source, write_figures
 from neuronscope.dataset.accumulator import LayerAccumulator
+from neuronscope.dataset.examples import position_keys, unit_keys
 from neuronscope.dataset.histogram import calibrated_range, tail_fits
 from neuronscope.dataset.moments import Block, MomentTree, chan
 from neuronscope.errors import NeuronscopeError
 
 SIZE = 32  # test images are stored at the model's input size, so decoding is exactly np.asarray
 BATCH = 4
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tests run small tensors: one torch thread is faster for them, and steady on a busy machine,
+    where waiting for a descheduled second thread made these modules 5-8x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 class Tiny(nn.Module):
@@ -109,6 +120,23 @@ def test_stratified_sample_covers_every_stratum_with_real_values(model, folder):
             for e in examples:
                 assert bounds[s] <= e.value < bounds[s + 1]
                 assert raw[e.image, u, e.y, e.x] == np.float32(e.value)
+
+
+@pytest.mark.parametrize("strata, per_stratum", [(2, 1), (16, 3)])  # (2, 1): most values are candidates
+def test_stratified_sample_holds_the_smallest_keys_of_each_stratum(model, folder, strata, per_stratum):
+    stats = run(model, folder, strata=strata, per_stratum=per_stratum)
+    raw = raw_activations(model, folder)
+    n, units, h, w = raw.shape
+    gids = np.arange(n * h * w)  # values in (image, y, x) order
+    for u in range(units):
+        values = raw[:, u].ravel()
+        keys = position_keys(gids, 0) ^ unit_keys(units, 0)[u]
+        bounds = stats.strata_edges[u]
+        for s, examples in enumerate(stats.samples(u)):
+            inside = np.flatnonzero((values >= bounds[s]) & (values < bounds[s + 1]))
+            chosen = inside[np.argsort(keys[inside])[:per_stratum]]
+            expected = [(int(g) // (h * w), int(g) % (h * w) // w, int(g) % w) for g in chosen]
+            assert [(e.image, e.y, e.x) for e in examples] == expected
 
 
 def test_crop_mode_counts_only_the_chosen_position(model, folder):

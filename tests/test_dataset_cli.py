@@ -1,4 +1,4 @@
-"""`neuronscope stats`, `stats-merge` and `quilt` on EfficientNet-Lite0 and a few ImageNet images."""
+"""`neuronscope stats`, `stats-merge` and `quilt` (with attribution) on EfficientNet-Lite0 and a few ImageNet images."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 import neuronscope as ns
 from neuronscope.cli import main
 from neuronscope.dataset import load_stats
+from tests.test_dataset import one_thread  # noqa: F401 - a fixture
 
 LINE = re.compile(r"^images=(\d+) skipped=(\d+) positions=(\d+) seconds=(\d+\.\d)$")
 
@@ -49,6 +50,9 @@ def test_stats_shards_merge_and_quilt_on_efficientnet(shared, tmp_path, capsys):
 
     assert main(["quilt", str(tmp_path / "all"), "block6_expand:7", "--out", str(tmp_path / "q.png")]) == 0
     assert (tmp_path / "q.png").stat().st_size > 1000
+    assert main(["quilt", str(tmp_path / "all"), "7", "--out", str(tmp_path / "qa.png"), "--attribution",
+                 "--per-row", "1"]) == 0
+    assert (tmp_path / "qa.png").stat().st_size > 1000
     assert (tmp_path / "1" / "figures" / "unit_0007.png").is_file()
     assert main(["quilt", str(tmp_path / "all"), "mixed3b:7", "--out", str(tmp_path / "q.png")]) == 2
     assert capsys.readouterr().err.startswith("error: ")

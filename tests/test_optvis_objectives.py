@@ -31,6 +31,15 @@ def test_unit_objectives_match_hand_computation(acts):
     assert np.allclose(np_(O.direction("a", v)(acts)), -per_position.mean(axis=(1, 2)), atol=1e-5)
     assert np.allclose(np_(O.direction("a", v, position="center")(acts)), -per_position[:, 3, 2], atol=1e-5)
     assert np.allclose(np_(O.direction("a", v, position=(0, 1))(acts)), -per_position[:, 0, 1], atol=1e-5)
+    vs = np.array([[1.0, 0, 0, 0, 0], [0, 0, 0, 2.0, 0], [0.5, -1.0, 0, 0, 1.0]])  # one direction per image
+    own = np.einsum("nchw,nc->nhw", a, vs)
+    assert np.allclose(np_(O.direction("a", vs, position="center")(acts)), -own[:, 3, 2], atol=1e-5)
+    assert O.direction("a", vs).batch_size == 3
+    two = np_(O.direction("a", vs[:2], batch=[2, 0])(acts))  # rows follow the batch indices
+    expected = [-np.einsum("chw,c->hw", a[0], vs[1]).mean(), 0, -np.einsum("chw,c->hw", a[2], vs[0]).mean()]
+    assert np.allclose(two, expected, atol=1e-5)
+    with pytest.raises(NeuronscopeError):
+        O.direction("a", vs[:2])(acts)  # 2 directions, 3 images
     combo = O.neurons({("a", 1): 2.0, "a:3@2,2": -1.0, ("b", 0, (4, 4)): 0.5})
     assert np.allclose(np_(combo(acts)), -2 * a[:, 1, 3, 2] + a[:, 3, 2, 2] - 0.5 * np_(acts["b"])[:, 0, 4, 4])
     assert combo.layers == {"a", "b"}

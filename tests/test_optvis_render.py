@@ -1,4 +1,4 @@
-"""The render loop on planted models (known optimum) and on EfficientNet-Lite0."""
+"""The render loop on planted models (known optimum); EfficientNet-Lite0 in test_optvis_superstimulus."""
 
 import numpy as np
 import pytest
@@ -129,23 +129,3 @@ def test_objective_targets_and_snapshots(small_model, tmp_path):
         visualize(small_model, "2:7", steps=1)  # layer 2 has 3 units
     with pytest.raises(NeuronscopeError):
         visualize(small_model, "2:0", steps=1, save_every=1)
-
-
-@pytest.fixture(scope="module")
-def efficientnet():
-    return ns.load_model("efficientnet_lite0")
-
-
-def test_visualisation_beats_natural_and_random_images(efficientnet):
-    # The unit's strongest response anywhere in the image (its grid is 4x4 at 64 px). Measured:
-    # 7.9 for the render after 48 steps, 3.4 at most over scikit-image's photographs, 2.6 over noise.
-    layer, unit, size = "block6_expand", 30, 64
-    image = visualize(efficientnet, f"{layer}:{unit}", steps=48, size=size, progress=False)
-    natural = torch.stack([ns.images.center_crop(ns.images.resize_short(img, size), size)
-                           for _, img in ns.images.sample_images()])
-    noise = torch.rand(8, 3, size, size, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        acts = efficientnet.capture(torch.cat([image, natural, noise]), [layer], pre_relu=True)[layer]
-    strongest = acts[:, unit].flatten(1).max(dim=1).values
-    assert len(natural) >= 10
-    assert strongest[0] > strongest[1:].max()

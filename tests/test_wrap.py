@@ -75,3 +75,11 @@ def test_linearized_swaps_relu_and_maxpool():
         out = model(x)
     torch.testing.assert_close(out, torch.full((1, 3, 1, 1), 1.0))  # mean of (-1, 3, 1, 1)
     assert isinstance(net[0], nn.ReLU)  # restored afterwards
+
+
+def test_relu_layer_is_captured_while_linearized():
+    net = nn.Sequential(nn.Conv2d(3, 2, 1), nn.ReLU())
+    x = -torch.ones(1, 3, 2, 2)
+    with ns.linearized():
+        out = ns.wrap(net).capture(x, ["1"])["1"]
+    torch.testing.assert_close(out, net[0](x))  # identity in place of the ReLU, and still captured

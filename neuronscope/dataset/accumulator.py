@@ -11,6 +11,7 @@ import torch
 
 from neuronscope.dataset.examples import Extremes, StratifiedSample, position_keys, unit_keys
 from neuronscope.dataset.moments import Block, MomentTree, blocks_from_state
+from neuronscope.dataset.threads import one_cpu_thread
 
 
 class LayerAccumulator:
@@ -39,6 +40,10 @@ class LayerAccumulator:
 
     def update(self, chunk: int, values: torch.Tensor, gids: np.ndarray) -> None:
         """Count chunk number `chunk`: values (C, M) float32 on this device, gids (M,) int64."""
+        with one_cpu_thread(self.device):
+            self._update(chunk, values, gids)
+
+    def _update(self, chunk: int, values: torch.Tensor, gids: np.ndarray) -> None:
         values = values.contiguous()  # reductions then run in one fixed memory order
         units, count = values.shape
         if count == 0:
@@ -80,8 +85,8 @@ class LayerAccumulator:
         blocks = self.moments.blocks
         units = self.units
 
-        def cpu(t):
-            return t.detach().cpu().numpy()
+        def cpu(t):  # a copy: the tensors keep changing in place
+            return t.detach().cpu().numpy().copy()
 
         return {
             "moment_range": np.array([[b.start, b.end] for b in blocks], np.int64).reshape(-1, 2),

@@ -1,8 +1,8 @@
-"""Decode, resize and centre-crop dataset images in worker processes, skipping unreadable files.
+"""Decode, resize and centre-crop dataset images, inline or in worker processes, skipping bad files.
 
-Images travel between processes as uint8 (a quarter of float32's bytes) and JPEGs are decoded at
-a reduced DCT scale when that still covers the target size (`Image.draft`), so that the model,
-not decoding, limits throughput. This is the standard ImageNet evaluation geometry: resize the
+Images travel as uint8 (a quarter of float32's bytes) and JPEGs are decoded at a reduced DCT
+scale when that still covers the target size (`Image.draft`), so that the model, not decoding,
+limits throughput. This is the standard ImageNet evaluation geometry: resize the
 short side to `resize` (bilinear, antialiased), then take the central `size` x `size` square.
 """
 
@@ -49,19 +49,21 @@ class _Images(torch.utils.data.Dataset):
             pixels = decode(self.source.item(index), self.resize, self.size)
         except Exception as exc:  # any undecodable input is skipped, never fatal
             return index, None, f"{type(exc).__name__}: {exc}".strip()
-        return index, torch.from_numpy(pixels).permute(2, 0, 1).contiguous(), None
+        return index, pixels, None
 
 
 def _collate(items):
+    """(indices, uint8 (N, 3, H, W) or None, failures); stacked in numpy, which, unlike torch's
+    thread pool, does not compete with the model for cores when decoding runs in the main process."""
     good = [(index, pixels) for index, pixels, _ in items if pixels is not None]
     failures = [(index, error) for index, pixels, error in items if pixels is None]
     indices = torch.tensor([index for index, _ in good], dtype=torch.int64)
-    pixels = torch.stack([p for _, p in good]) if good else None
+    pixels = torch.from_numpy(np.stack([p for _, p in good]).transpose(0, 3, 1, 2).copy()) if good else None
     return indices, pixels, failures
 
 
 def default_workers() -> int:
-    """Decoding processes: all cores but one for the model, at most 8."""
+    """Helper processes (decoding for a GPU model, drawing figures): all cores but one, at most 8."""
     return max(1, min(8, (os.cpu_count() or 2) - 1))
 
 

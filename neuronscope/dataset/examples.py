@@ -45,6 +45,17 @@ def _best(values: torch.Tensor, gids: torch.Tensor, k: int):
     return values.gather(1, order), gids.gather(1, order)
 
 
+def _smallest_per_group(groups: torch.Tensor, keys: torch.Tensor, r: int):
+    """(row, column) of the r smallest keys of each group in each row; keys are distinct within a row."""
+    by_key = torch.argsort(keys, dim=1)
+    grouped = groups.gather(1, by_key)
+    by_group = torch.argsort(grouped, dim=1, stable=True)
+    grouped = grouped.gather(1, by_group)
+    rank = torch.arange(keys.shape[1], device=keys.device) - torch.searchsorted(grouped, grouped)
+    row, j = (rank < r).nonzero(as_tuple=True)
+    return row, by_key.gather(1, by_group)[row, j]
+
+
 class Extremes:
     """The k largest values per unit with their gids (use negated values for the k smallest)."""
 
@@ -58,6 +69,22 @@ class Extremes:
 
     def update(self, values: torch.Tensor, gids: torch.Tensor) -> None:
         """values (C, M) float32, gids (M,) int64."""
+        units, k = self.value.shape
+        # Only values at least the current k-th best can enter; once warmed up they are few per unit.
+        unit, col = (values >= self.value[:, -1:]).nonzero(as_tuple=True)
+        if unit.numel() > 4 * units * k:
+            return self._update_dense(values, gids)
+        rank = torch.arange(unit.numel(), device=unit.device) - torch.searchsorted(unit, unit)
+        width = int(rank.max()) + 1 if rank.numel() else 0
+        if width > 4 * k:  # e.g. the many zeros of a unit after a ReLU
+            return self._update_dense(values, gids)
+        new_values = torch.full((units, width), -torch.inf, device=values.device)
+        new_gids = torch.full((units, width), EMPTY, dtype=torch.int64, device=values.device)
+        new_values[unit, rank] = values[unit, col]
+        new_gids[unit, rank] = gids[col]
+        self._keep(new_values, new_gids)
+
+    def _update_dense(self, values: torch.Tensor, gids: torch.Tensor) -> None:
         k = min(self.value.shape[1], values.shape[1])
         threshold = torch.topk(values, k, dim=1).values[:, -1:]
         above = values > threshold
@@ -92,9 +119,11 @@ class StratifiedSample:
 
     def update(self, strata: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, gids: torch.Tensor) -> None:
         """strata, keys, values: (C, M); gids: (M,)."""
-        units, n_strata, _ = self.key.shape
+        units, n_strata, r = self.key.shape
         threshold = self.key[:, :, -1].gather(1, strata)  # largest kept key, EMPTY while not full
         unit, col = (keys <= threshold).nonzero(as_tuple=True)
+        if unit.numel() > 4 * self.key.numel():  # the first chunks: most values could still enter
+            unit, col = _smallest_per_group(strata, keys, r)
         if unit.numel():
             group = unit * n_strata + strata[unit, col]
             self._keep(group, keys[unit, col], gids[col], values[unit, col])
@@ -105,22 +134,20 @@ class StratifiedSample:
         self._keep(group, other.key.reshape(-1), other.gid.reshape(-1), other.value.reshape(-1))
 
     def _keep(self, group, key, gid, value) -> None:
+        """Merge entries of the given (unit * strata + stratum) groups into those groups' slots."""
         units, n_strata, r = self.key.shape
-        old_group = torch.arange(units * n_strata, device=self.key.device).repeat_interleave(r)
-        group = torch.cat([old_group, group])
-        key = torch.cat([self.key.reshape(-1), key])
-        gid = torch.cat([self.gid.reshape(-1), gid])
-        value = torch.cat([self.value.reshape(-1), value])
-        order = torch.argsort(key, stable=True)
+        affected = torch.unique(group)  # only these groups change
+        old = [t.view(-1, r)[affected].view(-1) for t in (self.key, self.gid, self.value)]
+        group = torch.cat([affected.repeat_interleave(r), group])
+        key = torch.cat([old[0], key])
+        order = torch.argsort(key, stable=True)  # (stable sorts are also the fast ones with many EMPTY keys)
         order = order[torch.argsort(group[order], stable=True)]
-        group, key, gid, value = group[order], key[order], gid[order], value[order]
+        group, key = group[order], key[order]
         rank = torch.arange(group.numel(), device=group.device) - torch.searchsorted(group, group)
         keep = (rank < r) & (key != EMPTY)
-        slot = group[keep] * r + rank[keep]
-
-        def place(empty, kept):
-            return empty.view(-1).index_copy_(0, slot, kept[keep]).view(units, n_strata, r)
-
-        self.key = place(torch.full_like(self.key, EMPTY), key)
-        self.gid = place(torch.full_like(self.gid, EMPTY), gid)
-        self.value = place(torch.full_like(self.value, torch.nan), value)
+        row, slot, source = torch.searchsorted(affected, group[keep]), rank[keep], order[keep]
+        for name, kept, fill in (("key", key[keep], EMPTY), ("gid", torch.cat([old[1], gid])[source], EMPTY),
+                                 ("value", torch.cat([old[2], value])[source], torch.nan)):
+            rows = torch.full((affected.numel(), r), fill, dtype=kept.dtype, device=kept.device)
+            rows[row, slot] = kept
+            getattr(self, name).view(-1, r)[affected] = rows

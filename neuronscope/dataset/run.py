@@ -16,6 +16,7 @@ from neuronscope.dataset.figures import write_figures
 from neuronscope.dataset.histogram import calibrated_range
 from neuronscope.dataset.result import FORMAT, Stats, check_same_run, load_stats, referenced_images, versions
 from neuronscope.dataset.sources import ImageSource, resolve_source
+from neuronscope.dataset.threads import one_cpu_thread
 from neuronscope.errors import NeuronscopeError
 from neuronscope.models import ReceptiveField
 
@@ -57,7 +58,9 @@ def compute_stats(
     the i-th of n contiguous parts, to be combined with `merge_results`. With `out_dir`, the
     state is saved atomically every `checkpoint_every` seconds and at the end, and
     `resume=True` continues a killed run to the identical result. `figures`: "all", "none" or
-    unit numbers to draw into out_dir/figures.
+    unit numbers to draw into out_dir/figures. `workers`: decoding processes (default: none on
+    the CPU, where decoding costs about 1% of the model and a process would compete with it for
+    cores; `default_workers()` for a GPU model).
     """
     started = time.monotonic()
     model = _load(model)
@@ -65,7 +68,8 @@ def compute_stats(
     settings = {"batch_size": batch_size, "resize": resize, "size": size, "bins": bins, "strata": strata,
                 "per_stratum": per_stratum, "top_k": top_k, "margin": margin, "seed": seed, "limit": limit}
     _validate(model, layer, settings, crop, position, resume, out_dir)
-    workers = default_workers() if workers is None else workers
+    if workers is None:
+        workers = default_workers() if torch.device(model.device).type == "cuda" else 0
     images = resolve_source(source, limit=limit, seed=seed)
     units, grid, field = _geometry(model, layer, size)
     if crop:
@@ -122,7 +126,7 @@ def compute_stats(
         if chunk in reuse:
             values = reuse.pop(chunk)
         elif pixels is not None:
-            values = _capture(model, layer, pixels, pre_relu, position)
+            values = capture_values(model, layer, pixels, pre_relu, position)
         else:
             values = torch.empty(units, 0, device=model.device)
         accumulator.update(chunk, values, (indices.numpy()[:, None] * positions + np.arange(positions)).ravel())
@@ -141,7 +145,7 @@ def compute_stats(
     stats = snapshot()
     if out is not None:
         stats.save(out)
-        write_figures(stats, out / "figures", figures, workers=max(workers, 1))
+        write_figures(stats, out / "figures", figures, workers=default_workers())
     return stats
 
 
@@ -215,7 +219,8 @@ def _validate(model, layer, settings, crop, position, resume, out_dir) -> None:
 
 def _geometry(model, layer: str, size: int):
     """(units, (H, W), receptive field) of a layer's output; a vector layer sees the whole input."""
-    shape = tuple(model.layer_shapes(size)[layer])
+    with torch.no_grad(), one_cpu_thread(model.device):
+        shape = tuple(model.capture(torch.zeros(1, 3, size, size, device=model.device), [layer])[layer].shape[1:])
     if len(shape) == 1:
         return shape[0], (1, 1), ReceptiveField(layer, (size, size), (1, 1), (size, size), (1, 1), (0, 0))
     return shape[0], shape[1:], model.receptive_field(layer, size)
@@ -225,18 +230,20 @@ def _chunk(chunk: int, batch_size: int, total: int) -> list[int]:
     return list(range(chunk * batch_size, min((chunk + 1) * batch_size, total)))
 
 
-def _capture(model, layer, pixels, pre_relu, position) -> torch.Tensor:
+def capture_values(model, layer, pixels, pre_relu, position) -> torch.Tensor:
     """(C, N * positions) float32 activations of uint8 images, in (image, y, x) order."""
-    x = pixels.to(model.device, non_blocking=True).float().div_(255)
+    with one_cpu_thread(model.device):
+        x = pixels.to(model.device, non_blocking=True).float().div_(255)
     with torch.no_grad():
         acts = model.capture(x, [layer], pre_relu=pre_relu)[layer]
     if acts.ndim == 2:
         acts = acts[:, :, None, None]
     if position is not None:
         acts = acts[:, :, position[0] : position[0] + 1, position[1] : position[1] + 1]
-    values = acts.detach().float().transpose(0, 1).reshape(acts.shape[1], -1).contiguous()
-    if not torch.isfinite(values).all():
-        raise NeuronscopeError(f"{layer} produced non-finite activations")
+    with one_cpu_thread(model.device):
+        values = acts.detach().float().transpose(0, 1).reshape(acts.shape[1], -1).contiguous()
+        if not torch.isfinite(values).all():
+            raise NeuronscopeError(f"{layer} produced non-finite activations")
     return values
 
 
@@ -251,7 +258,7 @@ def _calibrate(model, layer, images: ImageSource, manifest: dict):
         _, pixels, failures = next(loader)
         errors += failures
         if pixels is not None:
-            return chunk, _capture(model, layer, pixels, manifest["pre_relu"], position)
+            return chunk, capture_values(model, layer, pixels, manifest["pre_relu"], position)
     raise NeuronscopeError(f"none of the {len(images)} images could be read (first error: {errors[0][1]})")
 
 

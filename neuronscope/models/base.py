@@ -115,17 +115,27 @@ class Model:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return self.capture(images, ["logits"])["logits"]
 
+    def edit(self, **kwargs):
+        """Context manager yielding an edited copy of this model; the model itself never changes.
+        Arguments: see `neuronscope.circuits.edit` (weights=, ablate=, replace=)."""
+        from neuronscope.circuits.editing import edit
+
+        return edit(self, **kwargs)
+
     def _forward(self, x, recorder: Recorder):
         raise NotImplementedError
 
     # -- geometry ------------------------------------------------------------------
-    def layer_shapes(self, input_size: int | tuple[int, int] = 224) -> dict[str, tuple[int, ...]]:
-        """Shape of every layer's activation (without batch) for one input of this size."""
+    def layer_shapes(self, input_size: int | tuple[int, int] = 224, layers: Iterable[str] | None = None
+                     ) -> dict[str, tuple[int, ...]]:
+        """Shape of each layer's activation (without batch) for one input of this size; the
+        forward pass stops at the deepest of `layers` (default: all)."""
         h, w = _hw(input_size)
-        recorder = Recorder(self.layers, self.activations, pre_relu=True, stop=False)
+        wanted = self.layers if layers is None else self.check_layers(layers)
+        recorder = Recorder(wanted, self.activations, pre_relu=True, stop=layers is not None)
         with torch.no_grad():
             values = self.run(torch.zeros(1, 3, h, w, device=self.device), recorder)
-        return {name: tuple(v.shape[1:]) for name, v in values.items()}
+        return {name: tuple(values[name].shape[1:]) for name in wanted}
 
     def receptive_field(self, layer: str, input_size: int | tuple[int, int] = 224) -> ReceptiveField:
         """Exact receptive field of `layer`'s positions for inputs of `input_size`."""
@@ -187,20 +197,19 @@ class WrappedModel(Model):
             raise NeuronscopeError(f"module has no sub-module {missing[0]!r}")
         super().__init__(module, {**layers, "logits": None}, preprocess, labels)
         self.name = name
-        self._modules = modules
 
     def _forward(self, x, recorder):
-        handles = []
-        for name in self.activations:
-            if name != "logits" and (name in recorder.wanted or name in recorder.interventions):
-                handles.append(self._modules[name].register_forward_hook(
-                    lambda _m, _i, out, name=name: recorder(name, out)))
-        try:
-            with _linear_modules(self.net) if ops.is_linearized() else contextlib.nullcontext():
+        # Linearising swaps modules, so hooks go on the modules in place once that is done.
+        with _linear_modules(self.net) if ops.is_linearized() else contextlib.nullcontext():
+            modules = dict(self.net.named_modules())
+            handles = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: recorder(name, out))
+                       for name in self.activations
+                       if name != "logits" and (name in recorder.wanted or name in recorder.interventions)]
+            try:
                 recorder("logits", self.net(x))
-        finally:
-            for h in handles:
-                h.remove()
+            finally:
+                for h in handles:
+                    h.remove()
 
     def _geometry(self, layer, h, w):
         """Measure the fields of two neighbouring central positions by back-propagating a

@@ -154,22 +154,32 @@ def channel(layer: str, unit: int, batch: Batch = None, activation: str | None =
 
 def direction(layer: str, vector, position: tuple[int, int] | str | None = None, batch: Batch = None,
               activation: str | None = None, redirect: bool = False) -> Objective:
-    """Minus the dot product of the activation vector (over units) with `vector` (C,): averaged
-    over all positions when `position` is None, at the grid's centre for "center", else at
-    `position` (y, x)."""
-    vec = torch.as_tensor(vector, dtype=torch.float32).flatten()
+    """Minus the dot product of the activation vector (over units) with `vector`: averaged over
+    all positions when `position` is None, at the grid's centre for "center", else at `position`
+    (y, x). `vector` is (C,), or (K, C) with one vector per targeted image (row k for the k-th
+    index of `batch`, or for image k when `batch` is None), so one optimisation renders K
+    directions at once."""
+    vec = torch.as_tensor(vector, dtype=torch.float32)
+    if vec.dim() not in (1, 2):
+        raise NeuronscopeError(f"a direction is (C,) or (K, C), got shape {tuple(vec.shape)}")
+    vec = vec.reshape(-1, vec.shape[-1])
 
     def value(acts, image, rows):
         t = _layer(acts, layer)
-        if t.shape[1] != vec.numel():
-            raise NeuronscopeError(f"direction has {vec.numel()} components but {layer} has {t.shape[1]} units")
+        if t.shape[1] != vec.shape[1]:
+            raise NeuronscopeError(f"direction has {vec.shape[1]} components but {layer} has {t.shape[1]} units")
+        if vec.shape[0] not in (1, len(rows)):
+            raise NeuronscopeError(f"{vec.shape[0]} directions for {len(rows)} images")
         if position is not None:
             y, x = _position(t, None if position == "center" else position)
             t = t[..., y:y + 1, x:x + 1]
         t = activate(t[rows], activation, redirect)
-        return -torch.einsum("nchw,c->nhw", t, vec.to(t)).mean(dim=(-2, -1))
+        return -torch.einsum("nchw,nc->nhw", t, vec.to(t).expand(len(rows), -1)).mean(dim=(-2, -1))
 
-    return _atom(f"direction({layer})", [layer], batch, value)
+    objective = _atom(f"direction({layer})", [layer], batch, value)
+    if batch is None:  # K directions need K images
+        objective.batch_size = vec.shape[0]
+    return objective
 
 
 def neurons(weights: Mapping[Neuron | str | tuple, float], batch: Batch = None, activation: str | None = None,

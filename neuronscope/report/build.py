@@ -7,7 +7,6 @@ import hashlib
 import time
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 import neuronscope
@@ -26,7 +25,8 @@ def weights_digest(model) -> str:
 
 
 def build_report(model, layer: str | None = None, images=None, out="report", fresh: bool = False,
-                 featvis_steps: int = 512, weights=None, progress: bool = True) -> Path:
+                 featvis_steps: int = 256, joint_examples: int = 2, joint_step_deg: float = 2.0,
+                 progress: bool = True) -> Path:
     """Write `out/index.html`: family, feature visualisations, dataset statistics, synthetic
     stimuli and joint tuning curves of `layer` (default: the model's curve layer).
 
@@ -38,7 +38,7 @@ def build_report(model, layer: str | None = None, images=None, out="report", fre
     out.mkdir(parents=True, exist_ok=True)
     layer = model.check_layers([layer or model.default_layer])[0]
     ctx = sections.Context(model=model, layer=layer, images=images, out=out, featvis_steps=featvis_steps,
-                           progress=progress)
+                           progress=progress, joint_examples=joint_examples, joint_step_deg=joint_step_deg)
     key = {"model": model.name, "weights": weights_digest(model), "layer": layer,
            "images": ctx.source.fingerprint(), "neuronscope": neuronscope.__version__}
     done: list[Section] = []
@@ -54,7 +54,6 @@ def build_report(model, layer: str | None = None, images=None, out="report", fre
         stage.adopt(ctx, section)
         done.append(section)
         bar.write(f"  {name}: {'reused' if reused else f'{time.monotonic() - t0:.0f} s'}")
-    torch.set_grad_enabled(True)
     intro = (f"{model.name}, layer {layer}: its curve family, reproduced after Cammarata et al., "
              f"\"Curve Detectors\" (Distill, 2020). Images: {ctx.source.describe()['kind']} "
              f"({len(ctx.source)} images). Built in {time.monotonic() - started:.0f} s by neuronscope "

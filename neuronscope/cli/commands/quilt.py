@@ -1,10 +1,12 @@
 """`neuronscope quilt RESULTDIR NEURON --out FILE`: receptive-field crops of a unit's dataset
-examples, one row per activation range (from a `stats` result)."""
+examples, one row per activation range (from a `stats` result); `--attribution` adds, under each
+crop, its attribution to the previous layer by position and the top source units."""
 
 from __future__ import annotations
 
 from neuronscope.dataset import load_stats, plot_quilt
 from neuronscope.errors import NeuronscopeError
+from neuronscope.models import load_model
 
 
 def register(subparsers) -> None:
@@ -15,16 +17,29 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="image file to write (.png, .pdf, ...)")
     p.add_argument("--per-row", type=int, default=8, help="crops per row (default 8)")
     p.add_argument("--thumb", type=int, default=64, help="side of each crop in px (default 64)")
+    p.add_argument("--attribution", action="store_true",
+                   help="under each crop, its attribution to --source by position, and the top source units")
+    p.add_argument("--source", help="source layer of --attribution (default: the previous layer)")
+    p.add_argument("--weights", help="weight file of the result's model (default: the model's own)")
+    p.add_argument("--device", help="torch device for --attribution, e.g. cuda (default cpu)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     stats = load_stats(args.result)
-    layer, _, unit = args.neuron.rpartition(":")
-    if layer and layer != stats.layer:
-        raise NeuronscopeError(f"{args.result} holds statistics of {stats.layer}, not {layer}")
-    if not unit.isdigit():
-        raise NeuronscopeError(f"neuron must be a unit number or LAYER:UNIT, got {args.neuron!r}")
-    plot_quilt(stats, int(unit), args.out, per_row=args.per_row, thumb=args.thumb)
+    unit = parse_unit(stats, args.neuron)
+    model = load_model(stats.model, weights=args.weights, device=args.device) if args.attribution else None
+    plot_quilt(stats, unit, args.out, per_row=args.per_row, thumb=args.thumb, attribution=args.attribution,
+               model=model, source=args.source)
     print(f"wrote {args.out}")
     return 0
+
+
+def parse_unit(stats, text: str) -> int:
+    """A unit of the result's layer from "UNIT" or "LAYER:UNIT"."""
+    layer, _, unit = text.rpartition(":")
+    if layer and layer != stats.layer:
+        raise NeuronscopeError(f"{stats.layer} is the layer of this result, not {layer}")
+    if not unit.isdigit():
+        raise NeuronscopeError(f"neuron must be a unit number or LAYER:UNIT, got {text!r}")
+    return int(unit)

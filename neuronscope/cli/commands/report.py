@@ -1,7 +1,6 @@
 """`neuronscope report`: a self-contained curve-detector report (DIR/index.html)."""
 
 from neuronscope.cli.common import add_model_args, model_from_args
-from neuronscope.report import build_report
 
 
 def register(sub):
@@ -11,12 +10,14 @@ def register(sub):
     p.add_argument("--images", default=None, help="image folder (default: scikit-image's bundled photographs)")
     p.add_argument("--out", required=True, help="output folder; DIR/index.html opens from disk")
     p.add_argument("--fresh", action="store_true", help="recompute every stage instead of reusing cached ones")
-    p.add_argument("--steps", type=int, default=512, help="feature-visualisation steps (default 512)")
+    p.add_argument("--steps", type=int, default=256, help="feature-visualisation steps (default 256)")
     p.set_defaults(func=run)
 
 
 def run(args):
+    from neuronscope.report import build_report  # heavy (matplotlib, every analysis): only when used
+
     model = model_from_args(args)
     page = build_report(model, layer=args.layer, images=args.images, out=args.out, fresh=args.fresh,
-                        featvis_steps=args.steps, weights=args.weights)
+                        featvis_steps=args.steps)
     print(f"report: {page}")

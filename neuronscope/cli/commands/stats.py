@@ -27,9 +27,12 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, help="use a random subset of this many images (seeded)")
     p.add_argument("--seed", type=int, default=0, help="seed for --limit and the example sample (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="images per chunk (default 32)")
-    p.add_argument("--workers", type=int, help="decoding processes (default: cores - 1, at most 8)")
+    p.add_argument("--workers", type=int, help="decoding processes (default: 0 on the CPU, cores - 1 up to 8 with CUDA)")
     p.add_argument("--resize", type=int, default=256, help="resize the short side to this (default 256)")
     p.add_argument("--size", type=int, default=224, help="then centre-crop to this square (default 224)")
+    p.add_argument("--strata", type=int, default=16,
+                   help="activation ranges the example sample is stratified by (divides 1024; default 16)")
+    p.add_argument("--per-stratum", type=int, default=16, help="examples sampled per stratum (default 16)")
     p.add_argument("--figures", default="all", help="distribution figures: all, none, or units like 3,17 (default all)")
     p.add_argument("--checkpoint-every", type=float, default=60.0, help="seconds between checkpoints (default 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,7 +43,8 @@ def run(args) -> int:
     stats = compute_stats(
         model_from_args(args), args.layer, args.images, args.out, crop=args.crop, position=_pair(args.position),
         pre_relu=not args.post_relu, batch_size=args.batch_size, workers=args.workers, resume=args.resume,
-        shard=args.shard, seed=args.seed, limit=args.limit, resize=args.resize, size=args.size,
+        shard=args.shard, seed=args.seed, limit=args.limit, resize=args.resize, size=args.size, strata=args.strata,
+        per_stratum=args.per_stratum,
         figures=figure_units(args.figures), checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
     )
     print(f"wrote {args.out}")

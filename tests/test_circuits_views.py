@@ -1,0 +1,168 @@
+"""Views of expanded weights checked against EfficientNet's folded 1x1 weights; equivariance on planted layers."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from neuronscope.circuits import figures, groups, views
+from neuronscope.circuits.equivariance import equivariance, rotate_kernels
+from neuronscope.circuits.groups import UnitGroup, as_group, load_groups
+from neuronscope.errors import NeuronscopeError
+from neuronscope.tuning.figures import save
+
+
+@pytest.fixture(scope="module")
+def folded(effnet):
+    """block5 -> block6_expand is one 1x1 conv and a batch-norm: (480, 80) effective weights."""
+    block = effnet.net._blocks[6]
+    bn = block._bn0
+    return (block._expand_conv.weight[:, :, 0, 0] * (bn.weight / torch.sqrt(bn.running_var + bn.eps))[:, None]).detach()
+
+
+@pytest.fixture(scope="module")
+def kernels(effnet):
+    from neuronscope.circuits import expanded_weights
+
+    return expanded_weights(effnet, "block5", "block6_expand")
+
+
+A = UnitGroup("A", (3, 1, 2), (90.0, 270.0, 0.0))
+B = UnitGroup("B", (10, 11, 12, 13), (45.0, 0.0, 300.0, 180.0))
+
+
+def test_neuron_inputs_order_and_strongest(effnet, folded):
+    inputs = views.neuron_inputs(effnet, "block6_expand:7", "block5")
+    w = folded[7]
+    assert inputs.order()[:5] == torch.argsort(w.abs(), descending=True)[:5].tolist()
+    pos = inputs.strongest(3, "positive")
+    assert [u for u, _ in pos] == torch.argsort(w, descending=True)[:3].tolist()
+    neg = inputs.strongest(2, "negative")
+    assert [u for u, _ in neg] == torch.argsort(w)[:2].tolist()
+    assert neg[0][1] == pytest.approx(float(w.min()), rel=1e-4)
+
+
+def test_family_matrix_is_ordered_by_orientation(effnet, folded, kernels):
+    m = views.family_matrix(effnet, "block5", A, "block6_expand", B, kernels=kernels)
+    assert m.source.units == (2, 3, 1) and m.target.units == (11, 10, 13, 12)
+    torch.testing.assert_close(m.summed, folded[[11, 10, 13, 12]][:, [2, 3, 1]], atol=1e-6, rtol=1e-5)
+
+
+def test_contributions_by_measure(effnet, folded):
+    fams = {"A": A, "low": UnitGroup("low", tuple(range(10, 30)))}
+    w = folded[5]
+    rest = [u for u in range(80) if u not in (3, 1, 2) and not 10 <= u < 30]
+    c = views.family_contributions(effnet, "block6_expand:5", "block5", fams, "positive")
+    want = {"A": float(w[[3, 1, 2]].clamp_min(0).sum()), "low": float(w[10:30].clamp_min(0).sum()),
+            "other": float(w[rest].clamp_min(0).sum())}
+    assert c.names[-1] == "other" and abs(c.values[0]) >= abs(c.values[1])
+    assert dict(zip(c.names, c.values)) == pytest.approx(want, rel=1e-4)
+    c = views.family_contributions(effnet, "block6_expand:5", "block5", fams, "abs")
+    assert dict(zip(c.names, c.values))["low"] == pytest.approx(float(w[10:30].abs().mean()), rel=1e-4)
+    with pytest.raises(NeuronscopeError, match="measure"):
+        views.family_contributions(effnet, "block6_expand:5", "block5", fams, "median")
+
+
+def test_family_paths_edge_weights(effnet, folded):
+    layers = [("block5", {"A": A, "C": UnitGroup("C", (40, 41))}), ("block6_expand", {"B": B})]
+    graph = views.family_paths(effnet, layers)
+    edges = {(a, b): w for _, a, b, w in graph.edges}
+    want = float(folded[[10, 11, 12, 13]][:, [3, 1, 2]].sum(1).mean())
+    assert edges["A", "B"] == pytest.approx(want, rel=1e-4)
+    assert edges["C", "B"] == pytest.approx(float(folded[[10, 11, 12, 13]][:, [40, 41]].sum(1).mean()), rel=1e-4)
+
+
+def test_downstream_units(effnet, folded, kernels):
+    d = views.downstream(effnet, "block5", A, "block6_expand", top=4, kernels=kernels)
+    use = folded[:, [2, 3, 1]].abs().sum(1)
+    assert d.units == torch.argsort(use, descending=True)[:4].tolist()
+    torch.testing.assert_close(d.kernels[:, :, 0, 0], folded[d.units][:, [2, 3, 1]], atol=1e-6, rtol=1e-5)
+
+
+def test_rotation_is_counter_clockwise_with_y_up():
+    k = torch.zeros(1, 5, 5)
+    k[0, 2, 3] = 1.0  # one pixel right of centre (+x)
+    up = rotate_kernels(k, [90.0])[0]
+    assert up[1, 2] == pytest.approx(1.0) and up.sum() == pytest.approx(1.0)  # row above centre
+
+
+def planted(seed: int, equivariant: bool, size: int = 9):
+    """8 x 8 oriented units, orientations every 45 degrees. Equivariant: kernel = one template
+    per orientation difference (a blob whose place and sign depend on it), rotated by the
+    target's orientation."""
+    g = torch.Generator().manual_seed(seed)
+    theta = [45.0 * i for i in range(8)]
+    src, dst = UnitGroup("s", tuple(range(8)), tuple(theta)), UnitGroup("t", tuple(range(8)), tuple(theta))
+    if not equivariant:
+        k = torch.randn(8, 8, size, size, generator=g)
+    else:
+        yy, xx = torch.meshgrid(torch.arange(size) - size // 2, torch.arange(size) - size // 2, indexing="ij")
+        templates = []
+        for d in range(8):
+            a = np.deg2rad(45.0 * d)
+            cx, cy = 2.0 * np.cos(a), -2.0 * np.sin(a)
+            blob = torch.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / 3.0) * (1.0 if d % 3 else -0.7)
+            templates.append(blob + 0.3 * torch.exp(-(xx ** 2 + yy ** 2) / 2.0) * np.cos(a))
+        k = torch.stack([torch.stack([rotate_kernels(templates[(s - t) % 8][None], [theta[t]])[0]
+                                      for s in range(8)]) for t in range(8)])
+    return views.FamilyMatrix("l1", "l2", src, dst, k)
+
+
+def test_planted_equivariant_layer_scores_near_one():
+    e = equivariance(planted(0, True), shuffles=20)
+    assert e.correlation > 0.95 and e.explained_variance > 0.9
+    assert e.predicted == 64 and len(e.bins_deg) == 8
+    assert e.null_correlations.max() < 0.9 and e.summary()["shuffled_orientations"]["p_value"] == pytest.approx(1 / 21, abs=1e-4)
+
+
+def test_random_kernels_score_near_zero():
+    e = equivariance(planted(1, False), shuffles=20)
+    assert abs(e.correlation) < 0.1 and -0.3 < e.explained_variance < 0.1
+    assert abs(e.null_correlations.mean()) < 0.1
+
+
+def test_shuffled_orientations_break_equivariance():
+    m = planted(0, True)
+    shuffled = np.asarray(m.target.orientations)[[2, 4, 3, 6, 5, 0, 1, 7]]  # not a rotation of the labels
+    m.target = UnitGroup("t", m.target.units, tuple(shuffled))
+    assert equivariance(m).correlation < 0.6
+
+
+def test_groups_from_every_description(tmp_path):
+    family = SimpleNamespace(layer="L", period=360.0, members=[SimpleNamespace(unit=5, orientation_deg=30.0)])
+    assert as_group(family).units == (5,) and as_group(family).layer == "L"
+    saved = {"layer": "L", "kind": "line", "members": [{"unit": 2, "orientation_deg": 10}, {"unit": 1,
+                                                                                           "orientation_deg": 170}]}
+    g = as_group(saved)
+    assert g.period == 180.0 and g.ordered().units == (2, 1)
+    assert as_group([4, 5]).orientations is None
+    assert as_group([(4, 90), (5, 0)]).ordered().units == (5, 4)
+    assert as_group({"7": 10.0}).units == (7,)
+    path = tmp_path / "fams.json"
+    path.write_text(json.dumps({"early": [1, 2], "late": {"3": 45}}))
+    loaded = load_groups(path)
+    assert loaded["early"].units == (1, 2) and loaded["late"].orientations == (45.0,)
+    with pytest.raises(NeuronscopeError, match="twice"):
+        as_group([1, 1])
+    with pytest.raises(NeuronscopeError, match="some units only"):
+        as_group([(1, 10), (2, None)])
+    with pytest.raises(NeuronscopeError, match="does not exist"):
+        groups.load_groups(tmp_path / "missing.json")
+
+
+def test_figures_render(tmp_path, effnet, kernels):
+    m = views.family_matrix(effnet, "block5", A, "block6_expand", B, kernels=kernels)
+    inputs = views.neuron_inputs(effnet, "block6_expand:7", "block5")
+    c = views.family_contributions(effnet, "block6_expand:7", "block5", {"A": A}, inputs=inputs)
+    graph = views.FamilyGraph(["a", "b"], [{"A": A}, {"B": B}], [(0, "A", "B", -1.5)])
+    d = views.downstream(effnet, "block5", A, "block6_expand", top=3, kernels=kernels)
+    p = planted(0, True)
+    figs = [figures.plot_neuron_inputs(inputs), figures.plot_family_matrix(m), figures.plot_contributions(c),
+            figures.plot_paths(graph), figures.plot_downstream(d), figures.plot_equivariance(equivariance(p), p)]
+    for i, fig in enumerate(figs):
+        assert "linear approximation" in fig.get_suptitle() + "".join(a.get_title() for a in fig.axes)
+        assert save(fig, tmp_path / f"{i}.png").stat().st_size > 1000
