@@ -171,12 +171,13 @@ def test_comparisons_find_the_planted_detectors(planted):
     from neuronscope.aann.compare import compare_kernels, compare_tuning
     from neuronscope.tuning import Units
 
-    layer = build_layer(planted, "lines", "target", [5.0, 125.0, 230.0], lines=LINE_FAMILY, input_size=64,
+    # built for orientations near the planted ones, in another order, with the planted kernels
+    layer = build_layer(planted, "lines", "target", [230.0, 5.0, 125.0], lines=LINE_FAMILY, input_size=64,
                         motif=PLANTED_MOTIF)
-    layer.weight.data = build_layer(planted, "lines", "target", [0.0, 120.0, 240.0], lines=LINE_FAMILY,
+    layer.weight.data = build_layer(planted, "lines", "target", [240.0, 0.0, 120.0], lines=LINE_FAMILY,
                                     input_size=64, motif=PLANTED_MOTIF).weight.data
     kernels = compare_kernels(planted, layer, NATURAL)
-    assert kernels.comparison.pairs == [0, 1, 2]
+    assert kernels.comparison.pairs == [2, 0, 1]
     np.testing.assert_allclose(kernels.comparison.matched, 1.0, atol=1e-5)
     assert kernels.comparison.baseline < 0.5
     assert kernels.natural["line"].kernels.shape == (3, N_LINES, 7, 7)

@@ -133,7 +133,8 @@ def test_web_page_on_localhost_shows_crops_blind_and_saves_each_answer(result, f
         expected = np.full((bottom - top, right - left, 3), 128, np.uint8)  # grey where it leaves the image
         pixels = np.asarray(Image.open(folder / example.image_id).convert("RGB"))
         inside = pixels[max(top, 0) : bottom, max(left, 0) : right]
-        expected[max(-top, 0) : max(-top, 0) + inside.shape[0], max(-left, 0) : max(-left, 0) + inside.shape[1]] = inside
+        dy, dx = max(-top, 0), max(-left, 0)
+        expected[dy : dy + inside.shape[0], dx : dx + inside.shape[1]] = inside
         assert kind == "image/png"
         np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))), expected)
 

@@ -105,9 +105,10 @@ def compare_kernels(model, layer: ArtificialCurves, natural_family) -> KernelVie
     nat = {k: _cropped(family_matrix(model, layer.source, g, layer.target, natural), layer.kernel_size)
            for k, g in sources.items()}
     art = {k: family_matrix(model, layer.source, g, layer.target, ours, kernels=layer.weight.detach().cpu())
-           for k, g in sources.items()}
+           for k, g in sources.items()}  # for the figures, ordered by orientation
+    weight = layer.weight.detach().cpu()  # artificial units in their own order, sources as in `nat`
     flat_nat = np.concatenate([nat[k].kernels.flatten(1).numpy() for k in sources], axis=1)
-    flat_art = np.concatenate([art[k].kernels.flatten(1).numpy() for k in sources], axis=1)
+    flat_art = np.concatenate([weight[:, list(nat[k].source.units)].flatten(1).numpy() for k in sources], axis=1)
     matrix = [[correlation(a, n) for n in flat_nat] for a in flat_art]
     return KernelViews(nat, art, _comparison("kernels", layer, natural, matrix))
 

@@ -32,8 +32,8 @@ def plot_quilt(stats, unit: int, path=None, *, per_row: int = 8, thumb: int = 64
     """
     unit = check_unit(stats, unit)
     bounds = stats.strata_edges[unit]
-    rows = [(s, sorted(ex, key=lambda e: -e.value)[:per_row]) for s, ex in reversed(list(enumerate(stats.samples(unit))))
-            if ex]
+    strata = list(enumerate(stats.samples(unit)))
+    rows = [(s, sorted(ex, key=lambda e: -e.value)[:per_row]) for s, ex in reversed(strata) if ex]
     if not rows:
         raise NeuronscopeError(f"no examples stored for unit {unit}")
     pixels = {e.image: load_pixels(stats, e.image_id) for _, examples in rows for e in examples}
@@ -47,12 +47,12 @@ def plot_quilt(stats, unit: int, path=None, *, per_row: int = 8, thumb: int = 64
         top = r * (band + _GAP)
         for c, example in enumerate(examples):
             left = c * (thumb + _GAP)
-            mosaic[top : top + thumb, left : left + thumb] = _thumbnail(example_crop(stats, example, pixels[example.image]),
-                                                                       thumb)
+            crop = example_crop(stats, example, pixels[example.image])
+            mosaic[top : top + thumb, left : left + thumb] = _thumbnail(crop, thumb)
             if heat:
                 window, units = heat[r][c]
                 mosaic[top + thumb : top + 2 * thumb, left : left + thumb] = _heatmap(window, heat[r].scale, thumb)
-                ax.text(left + thumb / 2, top + 2 * thumb + 1, " ".join(map(str, units)), fontsize=5, ha="center",
+                ax.text(left + thumb / 2, top + 2 * thumb + 1, " ".join(map(str, units)), fontsize=6, ha="center",
                         va="top")
     ax.imshow(mosaic)
     ax.set_yticks([r * (band + _GAP) + thumb / 2 for r in range(len(rows))])

@@ -262,5 +262,7 @@ def wrap(module: nn.Module, preprocess=None, layers=None, labels=None, name: str
 
     `layers`: sub-module names to expose (default: all), or a dict name -> "relu" / "relu6" /
     None giving the activation that follows the module, so `pre_relu=False` applies it.
+    Write ReLUs and max-pools as modules (`nn.ReLU`, `nn.MaxPool2d`), not functions: `linearized()`
+    can only swap modules, and receptive fields and expanded weights rely on it.
     """
     return WrappedModel(module, preprocess, layers, labels, name)

@@ -119,10 +119,11 @@ class SurgeryResult:
                 cells.append(f"{100 * self.accuracy(name, k):.1f}% ({100 * lo:.1f}-{100 * hi:.1f})")
             label = "random (mean of seeds)" if name == "random" else name
             lines.append(f"| {label} | {counts[name]} | {cells[0]} | {cells[1]} |")
-        lines += ["", f"{self.n} images; ablation: {self.notes.get('ablation', ABLATION)}."]
+        lines += ["", f"{self.n} images; intervals from {self.n_boot} bootstrap resamples of the images "
+                      f"(seed {self.seed}). Ablation: {self.notes.get('ablation', ABLATION)}."]
         if self.random_names:
-            lines.append(f"random<seed>: as many units drawn (with that seed) from the layer's other units, ablated "
-                         f"the same way; bootstrap: {self.n_boot} resamples of the images, seed {self.seed}.")
+            lines.append("random<seed>: as many units drawn (with that seed) from the layer's other units, "
+                         "ablated the same way.")
         if "replaced" in self.correct1:
             lines.append(f"Replacement: {self.notes.get('replacement', REPLACEMENT)}.")
         for k in (1, 5):

@@ -12,8 +12,8 @@ from neuronscope.dataset.labelling import contribution_shares
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("label", help="blind labelling of a unit's dataset samples, and the figures of the labels",
-                              description=__doc__)
+    p = subparsers.add_parser("label", description=__doc__,
+                              help="blind labelling of a unit's dataset samples, and the figures of the labels")
     p.add_argument("result", help="result folder of `neuronscope stats` (answers go to RESULT/labels/)")
     p.add_argument("--neuron", help="unit number or LAYER:UNIT (default: the one unit already being labelled)")
     p.add_argument("--categories", help="comma-separated categories (default: curve,imperfect curve,unrelated,"

@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, help="use a random subset of this many images (seeded)")
     p.add_argument("--seed", type=int, default=0, help="seed for --limit and the example sample (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="images per chunk (default 32)")
-    p.add_argument("--workers", type=int, help="decoding processes (default: 0 on the CPU, cores - 1 up to 8 with CUDA)")
+    p.add_argument("--workers", type=int,
+                   help="decoding processes (default: 0 on the CPU, cores - 1 up to 8 with CUDA)")
     p.add_argument("--resize", type=int, default=256, help="resize the short side to this (default 256)")
     p.add_argument("--size", type=int, default=224, help="then centre-crop to this square (default 224)")
     p.add_argument("--strata", type=int, default=16,
