@@ -25,7 +25,7 @@ def weights_digest(model) -> str:
 
 
 def build_report(model, layer: str | None = None, images=None, out="report", fresh: bool = False,
-                 featvis_steps: int = 256, joint_examples: int = 2, joint_step_deg: float = 2.0,
+                 featvis_steps: int = 512, joint_examples: int = 2, joint_step_deg: float = 2.0,
                  progress: bool = True) -> Path:
     """Write `out/index.html`: family, feature visualisations, dataset statistics, synthetic
     stimuli and joint tuning curves of `layer` (default: the model's curve layer).

@@ -14,7 +14,7 @@ from neuronscope.dataset import compute_stats, load_stats, plot_distribution, pl
 from neuronscope.report.html import Figure, Section, Table
 
 QUILTS = 6  # members with a quilt and a distribution figure
-FEATVIS_SIZE = 96  # px; with 256 steps it keeps the default report within 20 minutes on 2 CPU cores
+FEATVIS_SIZE = 128  # px, as lucid renders neurons
 
 
 @dataclass

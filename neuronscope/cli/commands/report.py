@@ -10,7 +10,7 @@ def register(sub):
     p.add_argument("--images", default=None, help="image folder (default: scikit-image's bundled photographs)")
     p.add_argument("--out", required=True, help="output folder; DIR/index.html opens from disk")
     p.add_argument("--fresh", action="store_true", help="recompute every stage instead of reusing cached ones")
-    p.add_argument("--steps", type=int, default=256, help="feature-visualisation steps (default 256)")
+    p.add_argument("--steps", type=int, default=512, help="feature-visualisation steps (default 512)")
     p.set_defaults(func=run)
 
 
