@@ -94,7 +94,7 @@ def build_layer(model, source: str, target: str, orientations: Iterable[float], 
                 units.setdefault(s.unit, s)
     if not units:
         raise NeuronscopeError(f"no source family units in {source!r} to build curve detectors from")
-    channels = model.layer_shapes(input_size)[source][0]
+    channels = model.layer_shapes(input_size, [source])[source][0]
     bad = [u for u in units if not 0 <= u < channels]
     if bad:
         raise NeuronscopeError(f"{source} has {channels} units (0-{channels - 1}); got unit {bad[0]}")

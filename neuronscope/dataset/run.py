@@ -219,8 +219,8 @@ def _validate(model, layer, settings, crop, position, resume, out_dir) -> None:
 
 def _geometry(model, layer: str, size: int):
     """(units, (H, W), receptive field) of a layer's output; a vector layer sees the whole input."""
-    with torch.no_grad(), one_cpu_thread(model.device):
-        shape = tuple(model.capture(torch.zeros(1, 3, size, size, device=model.device), [layer])[layer].shape[1:])
+    with one_cpu_thread(model.device):  # layer_shapes runs without gradients
+        shape = model.layer_shapes(size, [layer])[layer]
     if len(shape) == 1:
         return shape[0], (1, 1), ReceptiveField(layer, (size, size), (1, 1), (size, size), (1, 1), (0, 0))
     return shape[0], shape[1:], model.receptive_field(layer, size)

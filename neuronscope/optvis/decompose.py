@@ -130,7 +130,7 @@ def default_layers(model, layer: str, input_size: int = 224, count: int = 2) -> 
     model.check_layers([layer])
     earlier = model.layers[:model.layers.index(layer)]
     main = [name for name in earlier if MAIN_LAYER.fullmatch(name)] or earlier
-    shapes = model.layer_shapes(input_size)
+    shapes = model.layer_shapes(input_size, main)
     chosen = []
     for name in reversed(main):
         if len(chosen) == count:

@@ -234,7 +234,7 @@ def run_surgery(model, layer: str, family, folder, rows, *, artificial=None,
     if not units:
         raise NeuronscopeError("no family units to operate on")
     model.check_layers([layer])
-    channels = model.layer_shapes()[layer][0]
+    channels = model.layer_shapes(layers=[layer])[layer][0]
     bad = [u for u in units if not 0 <= u < channels]
     if bad:
         raise NeuronscopeError(f"{layer} has {channels} units (0-{channels - 1}); got unit {bad[0]}")
