@@ -2,22 +2,42 @@
 
 Each module in `neuronscope.cli.commands` defines `register(subparsers)`, which adds one
 sub-command whose parser sets `func=run`; `run(args)` returns an exit code or None.
+Option values are checked where they are read (`neuronscope.cli.validate`); every failure ends
+in one line `error: ...` and exit code 2. An exception nobody expected also gives one line, plus
+the path of a log file that holds its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import re
 import sys
+import tempfile
+import traceback
 
-from neuronscope.errors import NeuronscopeError
 from neuronscope.cli import commands
+from neuronscope.errors import NeuronscopeError
+
+# Values that start with a minus sign but are numbers or lists of numbers ("-1", "-0.5", "-1,3",
+# "-1e-3"), so that `--position -1,3` reads the value (and refuses it by its range) instead of
+# failing with "expected one argument".
+_NEGATIVE_VALUE = re.compile(r"^-\.?\d[\w.,:+\-]*$|^-inf\b")
+
+
+# torch's own text when a weights-only load fails, which tells the user to disable the protection.
+_UNSAFE_ADVICE = re.compile(r"weights_only|weights only|trusted source|file an issue|arbitrary code", re.IGNORECASE)
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_VALUE
+
     def error(self, message):  # argparse's own usage errors: one line, exit 2
-        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.write(f"error: {one_line(message)}\n")
         sys.exit(2)
 
 
@@ -30,12 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message) -> str:
+    """A message as one line: torch's advice to unpickle with weights_only=False (never safe to
+    follow for a file of unknown origin) dropped, whitespace runs (newlines too) made single spaces."""
+    sentences = re.split(r"(?<=[.!?:])\s+|\n+", str(message))
+    kept = [s for s in sentences if not _UNSAFE_ADVICE.search(s)]
+    return " ".join(" ".join(kept).split()) or type(message).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns the exit code (2 for any error, which is written to stderr as one line)."""
     try:
-        code = args.func(args)
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error already written (2)
+        return exc.code if isinstance(exc.code, int) else 2
     except NeuronscopeError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {one_line(exc)}\n")
         return 2
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
@@ -43,7 +74,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
-    return int(code or 0)
+    except MemoryError:
+        sys.stderr.write(f"error: out of memory{_logged()}; try a smaller size or batch\n")
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, the traceback in a log
+        where = _logged()
+        sys.stderr.write(f"error: unexpected {type(exc).__name__}: {one_line(exc)}{where}\n")
+        return 2
+
+
+def _logged() -> str:
+    """Write the exception being handled, with its traceback, to a new log file; ' (traceback in
+    PATH)', or '' when no log could be written."""
+    try:
+        folder = os.environ.get("NEURONSCOPE_LOG_DIR") or tempfile.gettempdir()
+        fd, path = tempfile.mkstemp(prefix="neuronscope-error-", suffix=".log", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as log:
+            log.write(f"neuronscope {' '.join(sys.argv[1:])}\n\n")
+            traceback.print_exc(file=log)
+    except Exception:  # noqa: BLE001 - no log is better than a second traceback
+        return ""
+    return f" (traceback in {path})"
 
 
 if __name__ == "__main__":

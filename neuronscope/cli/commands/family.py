@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neuronscope.cli import validate
 from neuronscope.cli.commands.tune import add_units_args
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("layer", nargs="?", help="layer (default: the model's curve layer)")
     p.add_argument("--json", required=True, type=Path, help="output JSON file")
     p.add_argument("--kind", choices=KINDS, default="curve", help="curve (default) or line detectors")
-    p.add_argument("--position", help="Y,X position in the layer's grid (default: the central one)")
+    p.add_argument("--position", type=validate.position, help="Y,X position in the layer's grid (default: the central one)")
     p.add_argument("--step", type=float, default=10.0, help="orientation step in degrees (default 10)")
     p.add_argument("--min-peak", type=float, default=4.0, help="minimum peak response in SDs (default 4)")
     add_units_args(p)
@@ -33,7 +34,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     if args.step <= 0:
         raise NeuronscopeError("--step must be > 0")
-    family = find_family(model_from_args(args), args.layer, args.kind, position=_position(args.position),
+    family = find_family(model_from_args(args), args.layer, args.kind, position=args.position,
                          stats=args.stats, images=args.images, limit=args.limit, step_deg=args.step,
                          min_peak=args.min_peak)
     for m in family.members:
@@ -45,12 +46,3 @@ def run(args) -> int:
     print(f"members={len(family.members)} max_gap_deg={family.gaps.max():.1f}")
     return 0
 
-
-def _position(text: str | None):
-    if text is None:
-        return None
-    try:
-        y, x = (int(v) for v in text.split(","))
-    except ValueError:
-        raise NeuronscopeError(f"--position must look like Y,X, got {text!r}") from None
-    return y, x
