@@ -1,0 +1,98 @@
+"""The differentiable stroke renderer against analytic cases, and its gradients against finite
+differences."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neuronscope.applications import splines as S
+from neuronscope.errors import NeuronscopeError
+
+
+def _one(points, width, opacity=1.0, size=(40, 60), softness=0.5, dtype=torch.float64):
+    p = torch.tensor(points, dtype=dtype).view(1, 1, -1, 2)
+    return S.coverage(p, torch.tensor([[width]], dtype=dtype), torch.tensor([[opacity]], dtype=dtype), size,
+                      softness=softness)[0, 0]
+
+
+def test_straight_segment_profile_and_total_coverage_are_the_capsule_integrals():
+    r, s, length = 3.0, 0.5, 30.0
+    cov = _one([[12.3, 20.0], [12.3 + length, 20.0]], 2 * r, softness=s)
+    # across the middle the profile is exactly sigmoid((r - |d|) / s)
+    d = torch.arange(40, dtype=torch.float64) - 20.0
+    assert torch.allclose(cov[:, 27], torch.sigmoid((r - d.abs()) / s), atol=1e-9)
+    # total = body (2 L (r + s ln(1 + e^{-r/s}))) + the two half-disc caps (pi r^2 + pi^3 s^2 / 3)
+    expected = 2 * length * (r + s * math.log1p(math.exp(-r / s))) + math.pi * r ** 2 + math.pi ** 3 * s ** 2 / 3
+    assert cov.sum().item() == pytest.approx(expected, rel=5e-3)
+    # an oblique segment covers the same area
+    angle = math.radians(33)
+    a = np.array([15.0, 10.0])
+    b = a + length * np.array([math.cos(angle), math.sin(angle)])
+    assert _one([a.tolist(), b.tolist()], 2 * r, softness=s).sum().item() == pytest.approx(expected, rel=5e-3)
+    # opacity scales coverage
+    assert torch.allclose(_one([[12.3, 20.0], [42.3, 20.0]], 2 * r, 0.4, softness=s), 0.4 * cov)
+
+
+def test_spline_passes_through_its_points_and_collinear_points_give_a_straight_line():
+    pts = torch.tensor([[0.0, 0.0], [10.0, 5.0], [20.0, 0.0], [25.0, 10.0]], dtype=torch.float64)
+    poly = S.polyline(pts, samples_per_span=8)
+    assert poly.shape == (3 * 8 + 1, 2)
+    assert torch.allclose(poly[::8], pts)  # interpolating
+    straight = torch.tensor([[1.0, 2.0], [4.0, 6.0], [7.0, 10.0], [10.0, 14.0]], dtype=torch.float64)
+    line = S.polyline(straight)
+    assert S.polyline_length(line).item() == pytest.approx(15.0, abs=1e-9)
+    cross = (line[:, 0] - 1) * 4 - (line[:, 1] - 2) * 3  # zero on the line through the points
+    assert cross.abs().max().item() < 1e-9
+
+
+def test_circle_length():
+    angles = torch.linspace(0, 2 * math.pi, 25, dtype=torch.float64)
+    pts = 20 * torch.stack([angles.cos(), angles.sin()], dim=-1)
+    length = S.polyline_length(S.polyline(pts, 16)).item()
+    assert length == pytest.approx(2 * math.pi * 20, rel=2e-3)  # reflected ends bend the first/last span a little
+
+
+def test_gradients_match_finite_differences():
+    g = torch.Generator().manual_seed(0)
+    size = (11, 13)
+    points = (torch.rand(2, 2, 3, 2, generator=g, dtype=torch.float64) * torch.tensor([12.0, 10.0],
+                                                                                        dtype=torch.float64))
+    widths = 1.5 + torch.rand(2, 2, generator=g, dtype=torch.float64) * 2
+    opacities = 0.3 + 0.6 * torch.rand(2, 2, generator=g, dtype=torch.float64)
+    weights = torch.randn(2, *size, generator=g, dtype=torch.float64)
+
+    def f(p, w, o):
+        return (S.union(S.coverage(p, w, o, size, softness=0.7)) * weights).sum()
+
+    inputs = tuple(t.clone().requires_grad_(True) for t in (points, widths, opacities))
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
+    grads = torch.autograd.grad(f(*inputs), inputs)
+    assert all((gr.abs() > 0).all() for gr in grads)  # every parameter of every stroke gets a gradient
+
+
+def test_union_and_composite():
+    cov = torch.tensor([[[[0.5]], [[0.5]]]])
+    assert S.union(cov).item() == pytest.approx(0.75)
+    image = S.composite(cov, torch.zeros(1, 2, 3), torch.ones(3))
+    assert torch.allclose(image, torch.full((1, 3, 1, 1), 0.25))
+
+
+def test_stroke_image_is_a_seeded_parameterisation():
+    a = S.StrokeImage((24, 32), seeds=[0, 1], n_strokes=3)
+    b = S.StrokeImage((24, 32), seeds=[1], n_strokes=3)
+    img = a()
+    assert img.shape == (2, 3, 24, 32) and 0 <= img.min() and img.max() <= 1
+    assert torch.allclose(a.points[1], b.points[0])  # image i depends only on its own seed
+    assert img.min() < 0.5 and img.amax(dim=(1, 2, 3)).min() > 0.99  # ink drawn on a white background
+    loss = img.mean()
+    loss.backward()
+    assert a.points.grad.abs().sum() > 0 and a.width_raw.grad.abs().sum() > 0
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(NeuronscopeError):
+        S.polyline(torch.zeros(1, 2))
+    with pytest.raises(NeuronscopeError):
+        S.coverage(torch.zeros(1, 2, 3, 2), torch.ones(1, 3), torch.ones(1, 2), 8)
