@@ -1,7 +1,8 @@
 """Applications of the curve family: tracing curves as splines, and NMF factorisation of activations.
 
 Sub-modules are imported on first use: `splines` (the differentiable stroke renderer), `trace`
-(`trace_curves`, `Spline`), `factorize` (`factorize`, `factorize_images`, `Groups`).
+(`trace_curves`, `Spline`), `factorize` (`factorize.factorize` for one image, `factorize_images`, `Groups`,
+`find_groups`).
 """
 
 import importlib
@@ -9,12 +10,11 @@ import importlib
 _EXPORTS = {
     "StrokeImage": "splines",
     "Spline": "trace", "trace_curves": "trace",
-    "Factorization": "factorize", "Groups": "factorize", "factorize": "factorize",
-    "factorize_images": "factorize", "find": "factorize",
+    "Factorization": "factorize", "Groups": "factorize", "factorize_images": "factorize",
+    "find_groups": "factorize",
 }
 
-__all__ = ["Factorization", "Groups", "Spline", "StrokeImage", "factorize", "factorize_images", "find",
-           "trace_curves"]
+__all__ = ["Factorization", "Groups", "Spline", "StrokeImage", "factorize_images", "find_groups", "trace_curves"]
 
 
 def __getattr__(name):
