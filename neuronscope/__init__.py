@@ -10,6 +10,9 @@ Sub-packages (`ns.stimuli`, `ns.dataset`, `ns.optvis`, ...) are imported on firs
 
 import importlib
 
+from neuronscope import threads  # first: sets the OpenMP wait policy before torch starts
+
+# isort: split
 from neuronscope import images
 from neuronscope.errors import NeuronscopeError
 from neuronscope.models import MODELS, Model, ReceptiveField, crop_to_field, linearized, load_model, wrap
@@ -20,7 +23,7 @@ __version__ = "0.1.0"
 _SUBPACKAGES = {"stimuli", "dataset", "optvis", "tuning", "families", "circuits", "report", "aann", "surgery"}
 
 __all__ = ["MODELS", "Model", "Neuron", "NeuronscopeError", "ReceptiveField", "crop_to_field", "images",
-           "linearized", "load_model", "parse_neuron", "visualize", "wrap", *sorted(_SUBPACKAGES)]
+           "linearized", "load_model", "parse_neuron", "threads", "visualize", "wrap", *sorted(_SUBPACKAGES)]
 
 
 def __getattr__(name):

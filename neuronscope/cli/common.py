@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from neuronscope.models.zoo import MODELS, load_model
+from neuronscope.threads import set_threads
 
 
 def add_model_args(parser, positional: bool = True) -> None:
@@ -12,7 +13,10 @@ def add_model_args(parser, positional: bool = True) -> None:
         parser.add_argument("--model", default="efficientnet_lite0", help="model name (default efficientnet_lite0)")
     parser.add_argument("--weights", default=None, help="weight file (default: the model's own)")
     parser.add_argument("--device", default=None, help="torch device, e.g. cuda (default cpu)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: the cores not busy with other work)")
 
 
 def model_from_args(args):
+    set_threads(getattr(args, "threads", None))
     return load_model(args.model, weights=args.weights, device=args.device)

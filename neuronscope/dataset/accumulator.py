@@ -11,7 +11,6 @@ import torch
 
 from neuronscope.dataset.examples import Extremes, StratifiedSample, position_keys, unit_keys
 from neuronscope.dataset.moments import Block, MomentTree, blocks_from_state
-from neuronscope.dataset.threads import one_cpu_thread
 
 
 class LayerAccumulator:
@@ -40,10 +39,6 @@ class LayerAccumulator:
 
     def update(self, chunk: int, values: torch.Tensor, gids: np.ndarray) -> None:
         """Count chunk number `chunk`: values (C, M) float32 on this device, gids (M,) int64."""
-        with one_cpu_thread(self.device):
-            self._update(chunk, values, gids)
-
-    def _update(self, chunk: int, values: torch.Tensor, gids: np.ndarray) -> None:
         values = values.contiguous()  # reductions then run in one fixed memory order
         units, count = values.shape
         if count == 0:

@@ -16,7 +16,6 @@ from neuronscope.dataset.figures import write_figures
 from neuronscope.dataset.histogram import calibrated_range
 from neuronscope.dataset.result import FORMAT, Stats, check_same_run, load_stats, referenced_images, versions
 from neuronscope.dataset.sources import ImageSource, resolve_source
-from neuronscope.dataset.threads import one_cpu_thread
 from neuronscope.errors import NeuronscopeError
 from neuronscope.models import ReceptiveField
 
@@ -219,8 +218,7 @@ def _validate(model, layer, settings, crop, position, resume, out_dir) -> None:
 
 def _geometry(model, layer: str, size: int):
     """(units, (H, W), receptive field) of a layer's output; a vector layer sees the whole input."""
-    with one_cpu_thread(model.device):  # layer_shapes runs without gradients
-        shape = model.layer_shapes(size, [layer])[layer]
+    shape = model.layer_shapes(size, [layer])[layer]
     if len(shape) == 1:
         return shape[0], (1, 1), ReceptiveField(layer, (size, size), (1, 1), (size, size), (1, 1), (0, 0))
     return shape[0], shape[1:], model.receptive_field(layer, size)
@@ -232,18 +230,16 @@ def _chunk(chunk: int, batch_size: int, total: int) -> list[int]:
 
 def capture_values(model, layer, pixels, pre_relu, position) -> torch.Tensor:
     """(C, N * positions) float32 activations of uint8 images, in (image, y, x) order."""
-    with one_cpu_thread(model.device):
-        x = pixels.to(model.device, non_blocking=True).float().div_(255)
+    x = pixels.to(model.device, non_blocking=True).float().div_(255)
     with torch.no_grad():
         acts = model.capture(x, [layer], pre_relu=pre_relu)[layer]
     if acts.ndim == 2:
         acts = acts[:, :, None, None]
     if position is not None:
         acts = acts[:, :, position[0] : position[0] + 1, position[1] : position[1] + 1]
-    with one_cpu_thread(model.device):
-        values = acts.detach().float().transpose(0, 1).reshape(acts.shape[1], -1).contiguous()
-        if not torch.isfinite(values).all():
-            raise NeuronscopeError(f"{layer} produced non-finite activations")
+    values = acts.detach().float().transpose(0, 1).reshape(acts.shape[1], -1).contiguous()
+    if not torch.isfinite(values).all():
+        raise NeuronscopeError(f"{layer} produced non-finite activations")
     return values
 
 
