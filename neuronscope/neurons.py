@@ -1,4 +1,5 @@
-"""Neuron ids: `mixed3b:379`, `3b:379` (short for mixed3b), `mixed3b:379@14,14` (at a position)."""
+"""Neuron ids: `mixed3b:379`, `3b:379` (short for mixed3b: the model's `layer_prefix`), `mixed3b:379@14,14`
+(at a position)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def parse_neuron(text: str, model=None, input_size: int = 224) -> Neuron:
     position = (int(match["y"]), int(match["x"])) if match["y"] is not None else None
     if model is None:
         return Neuron(layer, unit, position)
-    if layer not in model.layers and f"mixed{layer}" in model.layers:
-        layer = f"mixed{layer}"
+    prefix = getattr(model, "layer_prefix", "")
+    if prefix and layer not in model.layers and prefix + layer in model.layers:
+        layer = prefix + layer
     model.check_layers([layer])
     shape = model.layer_shapes(input_size, [layer])[layer]
     if unit >= shape[0]:

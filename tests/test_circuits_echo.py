@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from neuronscope.circuits.echo import echo_experiment, plot_echo
-from neuronscope.circuits.groups import UnitGroup
+from neuronscope.families import Family
 from neuronscope.tuning import curve_tuning, make_probe
 from neuronscope.tuning.units import Units
 
@@ -14,8 +14,8 @@ SWEEP = dict(orientations=np.arange(0, 360, 45.0), radii=[0.25, 0.5])
 
 
 def test_edited_tuning_loses_exactly_the_negative_inputs(effnet):
-    early = UnitGroup("early", (28, 26, 0), (38.6, 217.8, 250.7))
-    late = UnitGroup("late", (36, 455, 391), (4.1, 18.7, 180.2))
+    early = Family.from_units((28, 26, 0), (38.6, 217.8, 250.7), name="early")
+    late = Family.from_units((36, 455, 391), (4.1, 18.7, 180.2), name="late")
     sds = Units(np.zeros(480), np.full(480, 2.0), "half the raw value")
     result = echo_experiment(effnet, "block5", "block6_expand", early, late, sds=sds, **SWEEP)
     assert "convolution _blocks.6._expand_conv" in result.edit_log[0]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from neuronscope.circuits import figures, groups, views
+from neuronscope.circuits import figures, views
 from neuronscope.circuits.equivariance import equivariance, rotate_kernels
-from neuronscope.circuits.groups import UnitGroup, as_group, load_groups
+from neuronscope.families import Family
 from neuronscope.errors import NeuronscopeError
 from neuronscope.tuning.figures import save
 
@@ -31,8 +29,8 @@ def kernels(effnet):
     return expanded_weights(effnet, "block5", "block6_expand")
 
 
-A = UnitGroup("A", (3, 1, 2), (90.0, 270.0, 0.0))
-B = UnitGroup("B", (10, 11, 12, 13), (45.0, 0.0, 300.0, 180.0))
+A = Family.from_units((3, 1, 2), (90.0, 270.0, 0.0), name="A")
+B = Family.from_units((10, 11, 12, 13), (45.0, 0.0, 300.0, 180.0), name="B")
 
 
 def test_neuron_inputs_order_and_strongest(effnet, folded):
@@ -53,7 +51,7 @@ def test_family_matrix_is_ordered_by_orientation(effnet, folded, kernels):
 
 
 def test_contributions_by_measure(effnet, folded):
-    fams = {"A": A, "low": UnitGroup("low", tuple(range(10, 30)))}
+    fams = {"A": A, "low": Family.from_units(range(10, 30), name="low")}
     w = folded[5]
     rest = [u for u in range(80) if u not in (3, 1, 2) and not 10 <= u < 30]
     c = views.family_contributions(effnet, "block6_expand:5", "block5", fams, "positive")
@@ -68,7 +66,7 @@ def test_contributions_by_measure(effnet, folded):
 
 
 def test_family_paths_edge_weights(effnet, folded):
-    layers = [("block5", {"A": A, "C": UnitGroup("C", (40, 41))}), ("block6_expand", {"B": B})]
+    layers = [("block5", {"A": A, "C": Family.from_units((40, 41), name="C")}), ("block6_expand", {"B": B})]
     graph = views.family_paths(effnet, layers)
     edges = {(a, b): w for _, a, b, w in graph.edges}
     want = float(folded[[10, 11, 12, 13]][:, [3, 1, 2]].sum(1).mean())
@@ -96,7 +94,7 @@ def planted(seed: int, equivariant: bool, size: int = 9):
     target's orientation."""
     g = torch.Generator().manual_seed(seed)
     theta = [45.0 * i for i in range(8)]
-    src, dst = UnitGroup("s", tuple(range(8)), tuple(theta)), UnitGroup("t", tuple(range(8)), tuple(theta))
+    src, dst = Family.from_units(range(8), theta, name="s"), Family.from_units(range(8), theta, name="t")
     if not equivariant:
         k = torch.randn(8, 8, size, size, generator=g)
     else:
@@ -116,7 +114,8 @@ def test_planted_equivariant_layer_scores_near_one():
     e = equivariance(planted(0, True), shuffles=20)
     assert e.correlation > 0.95 and e.explained_variance > 0.9
     assert e.predicted == 64 and len(e.bins_deg) == 8
-    assert e.null_correlations.max() < 0.9 and e.summary()["shuffled_orientations"]["p_value"] == pytest.approx(1 / 21, abs=1e-4)
+    assert e.null_correlations.max() < 0.9
+    assert e.summary()["shuffled_orientations"]["p_value"] == pytest.approx(1 / 21, abs=1e-4)
 
 
 def test_random_kernels_score_near_zero():
@@ -128,30 +127,8 @@ def test_random_kernels_score_near_zero():
 def test_shuffled_orientations_break_equivariance():
     m = planted(0, True)
     shuffled = np.asarray(m.target.orientations)[[2, 4, 3, 6, 5, 0, 1, 7]]  # not a rotation of the labels
-    m.target = UnitGroup("t", m.target.units, tuple(shuffled))
+    m.target = Family.from_units(m.target.units, shuffled, name="t")
     assert equivariance(m).correlation < 0.6
-
-
-def test_groups_from_every_description(tmp_path):
-    family = SimpleNamespace(layer="L", period=360.0, members=[SimpleNamespace(unit=5, orientation_deg=30.0)])
-    assert as_group(family).units == (5,) and as_group(family).layer == "L"
-    saved = {"layer": "L", "kind": "line", "members": [{"unit": 2, "orientation_deg": 10}, {"unit": 1,
-                                                                                           "orientation_deg": 170}]}
-    g = as_group(saved)
-    assert g.period == 180.0 and g.ordered().units == (2, 1)
-    assert as_group([4, 5]).orientations is None
-    assert as_group([(4, 90), (5, 0)]).ordered().units == (5, 4)
-    assert as_group({"7": 10.0}).units == (7,)
-    path = tmp_path / "fams.json"
-    path.write_text(json.dumps({"early": [1, 2], "late": {"3": 45}}))
-    loaded = load_groups(path)
-    assert loaded["early"].units == (1, 2) and loaded["late"].orientations == (45.0,)
-    with pytest.raises(NeuronscopeError, match="twice"):
-        as_group([1, 1])
-    with pytest.raises(NeuronscopeError, match="some units only"):
-        as_group([(1, 10), (2, None)])
-    with pytest.raises(NeuronscopeError, match="does not exist"):
-        groups.load_groups(tmp_path / "missing.json")
 
 
 def test_figures_render(tmp_path, effnet, kernels):

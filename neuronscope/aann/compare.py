@@ -9,34 +9,35 @@ import numpy as np
 
 from neuronscope.aann.layer import ArtificialCurves
 from neuronscope.aann.model import artificial_model
-from neuronscope.circuits.groups import UnitGroup, as_group
 from neuronscope.circuits.views import FamilyMatrix, family_matrix
+from neuronscope.families.family import Family
 
 
-def natural_group(family, layer: str) -> UnitGroup:
-    """The natural target family as an oriented `UnitGroup` (from anything `as_group` reads)."""
-    group = as_group(family, "natural curves", layer)
-    group.require_orientations()
-    return group.ordered()
+def natural_group(family, layer: str) -> Family:
+    """The natural target family, oriented and ordered (from anything `Family.of` reads)."""
+    family = Family.of(family, "natural curves", layer)
+    family.require_orientations()
+    return family.ordered()
 
 
-def artificial_group(layer: ArtificialCurves) -> UnitGroup:
-    """The artificial units (channels 0..K-1) as an oriented `UnitGroup`."""
-    return UnitGroup("artificial curves", tuple(range(layer.out_channels)), tuple(layer.orientations), layer.target)
+def artificial_group(layer: ArtificialCurves) -> Family:
+    """The artificial units (channels 0..K-1) as an oriented `Family`."""
+    return Family.from_units(range(layer.out_channels), layer.orientations, layer=layer.target,
+                             name="artificial curves")
 
 
-def source_groups(layer: ArtificialCurves) -> dict[str, UnitGroup]:
+def source_groups(layer: ArtificialCurves) -> dict[str, Family]:
     """The source families the layer was built from, by kind ("curve", "line")."""
     out = {}
-    for kind, period in (("curve", 360.0), ("line", 180.0)):
+    for kind in ("curve", "line"):
         units = [s for s in layer.sources if s.kind == kind]
         if units:
-            out[kind] = UnitGroup(f"{kind}s", tuple(s.unit for s in units), tuple(s.orientation_deg for s in units),
-                                  layer.source, period)
+            out[kind] = Family.from_units([s.unit for s in units], [s.orientation_deg for s in units],
+                                          layer=layer.source, kind=kind)
     return out
 
 
-def pair_by_orientation(orientations, natural: UnitGroup) -> list[int]:
+def pair_by_orientation(orientations, natural: Family) -> list[int]:
     """For each orientation, the index (in `natural`) of the member nearest in orientation."""
     theirs = np.asarray(natural.orientations)
     return [int(np.argmin(np.abs((theirs - t + 180) % 360 - 180))) for t in orientations]
@@ -58,7 +59,7 @@ class Comparison:
 
     what: str
     orientations: list[float]
-    natural: UnitGroup
+    natural: Family
     pairs: list[int]
     matrix: np.ndarray
 
@@ -80,7 +81,7 @@ class Comparison:
                           for t, p, r in zip(self.orientations, self.pairs, self.matched)]}
 
 
-def _comparison(what: str, layer: ArtificialCurves, natural: UnitGroup, matrix) -> Comparison:
+def _comparison(what: str, layer: ArtificialCurves, natural: Family, matrix) -> Comparison:
     return Comparison(what, layer.orientations, natural, pair_by_orientation(layer.orientations, natural),
                       np.asarray(matrix, np.float64))
 

@@ -13,8 +13,8 @@ from torch import nn
 
 from neuronscope.aann.motif import Motif, motif_kernels
 from neuronscope.circuits import Span, apply_kernels, span
-from neuronscope.circuits.groups import as_group
 from neuronscope.errors import NeuronscopeError
+from neuronscope.families.family import Family
 from neuronscope.models import ops
 
 
@@ -30,9 +30,17 @@ class SourceUnit:
 
 def source_units(family, kind: str) -> list[SourceUnit]:
     """The units of a family with orientations (a `find_family` result, (unit, orientation)
-    pairs, ...: anything `neuronscope.circuits.groups.as_group` reads) as `SourceUnit`s of `kind`."""
-    group = as_group(family, kind)
-    return [SourceUnit(u, t, kind) for u, t in zip(group.units, group.require_orientations())]
+    pairs, ...: anything `Family.of` reads) as `SourceUnit`s of `kind`."""
+    family = Family.of(family, kind)
+    return [SourceUnit(u, t, kind) for u, t in zip(family.units, family.require_orientations())]
+
+
+def source_layer(model, target: str) -> str:
+    """The layer whose families feed artificial units in `target`: the model's `default_source`
+    when `target` is its curve layer."""
+    if target == model.default_layer and model.default_source:
+        return model.default_source
+    raise NeuronscopeError(f"no default source layer for {model.name} {target}; name one (--from)")
 
 
 class ArtificialCurves(nn.Conv2d):
@@ -89,7 +97,7 @@ def build_layer(model, source: str, target: str, orientations: Iterable[float], 
         curves, lines = find_family(model, source, kind="curve"), find_family(model, source, kind="line")
     units: dict[int, SourceUnit] = {}
     for family, kind in ((curves, "curve"), (lines, "line")):
-        if family is not None and _size(family):
+        if family is not None and len(Family.of(family)):
             for s in source_units(family, kind):
                 units.setdefault(s.unit, s)
     if not units:
@@ -117,7 +125,3 @@ def _kernel_window(window: Span, k: int | None) -> Span:
                                f"window; use a size of the same parity")
     return Span((k, k), window.stride, tuple(o + m // 2 for o, m in zip(window.offset, margins)))
 
-
-def _size(family) -> int:
-    """Number of units of a `UnitGroup`, a `Family` or a sequence."""
-    return len(getattr(family, "units", getattr(family, "members", family)))

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from neuronscope.circuits.editing import WeightEdit
-from neuronscope.circuits.groups import UnitGroup
+from neuronscope.families.family import Family
 from neuronscope.families.score import tuning_peak
 from neuronscope.models import Model
 from neuronscope.tuning import curve_tuning, dataset_units, make_probe
@@ -30,8 +30,8 @@ ECHO_THRESHOLD = 0.2  # a unit "has an echo" when its secondary peak is at least
 class EchoResult:
     source: str
     target: str
-    source_family: UnitGroup
-    target_family: UnitGroup
+    source_family: Family
+    target_family: Family
     edit: WeightEdit
     edit_log: list[str]
     before: Tuning
@@ -60,7 +60,7 @@ class EchoResult:
                              for u, b, a in zip(self.units, before, after)]}
 
 
-def echo_experiment(model: Model, source: str, target: str, source_family: UnitGroup, target_family: UnitGroup,
+def echo_experiment(model: Model, source: str, target: str, source_family: Family, target_family: Family,
                     *, sign: str = "negative", scale: float = 0.0, stats=None, images=None, sds: Units | None = None,
                     position=None, orientations=None, radii=None, batch_size: int = 256) -> EchoResult:
     """Curve tuning of `target_family` before and after scaling the `sign` weights from

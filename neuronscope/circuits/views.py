@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from neuronscope.circuits.expanded import expanded_weights
-from neuronscope.circuits.groups import UnitGroup
 from neuronscope.errors import NeuronscopeError
+from neuronscope.families.family import Family
 from neuronscope.models import Model
 from neuronscope.neurons import Neuron, parse_neuron
 
@@ -63,8 +63,8 @@ class FamilyMatrix:
 
     source_layer: str
     target_layer: str
-    source: UnitGroup
-    target: UnitGroup
+    source: Family
+    target: Family
     kernels: torch.Tensor  # (target units, source units, kh, kw)
 
     @property
@@ -73,11 +73,11 @@ class FamilyMatrix:
         return self.kernels.sum(dim=(-2, -1))
 
 
-def family_matrix(model: Model, source_layer: str, source: UnitGroup, target_layer: str,
-                  target: UnitGroup, kernels: torch.Tensor | None = None) -> FamilyMatrix:
+def family_matrix(model: Model, source_layer: str, source: Family, target_layer: str,
+                  target: Family, kernels: torch.Tensor | None = None) -> FamilyMatrix:
     """The family-to-family matrix. `kernels` may pass precomputed expanded weights for every
     target unit of the layer (all source units) to save the backward passes."""
-    source, target = source.ordered(), target.ordered()
+    source, target = source.require().ordered(), target.require().ordered()
     if kernels is None:
         kernels = expanded_weights(model, source_layer, target_layer, target.units)
     else:
@@ -100,7 +100,7 @@ class Contributions:
         return MEASURES[self.measure][0]
 
 
-def family_contributions(model: Model, neuron: Neuron | str, source: str, families: dict[str, UnitGroup],
+def family_contributions(model: Model, neuron: Neuron | str, source: str, families: dict[str, Family],
                          measure: str = "positive", inputs: NeuronInputs | None = None) -> Contributions:
     """Which `source` families feed `neuron` most ("semantic dictionary"): each family's total
     positive weight, total negative weight, or mean absolute weight per unit; every unit in no
@@ -129,11 +129,11 @@ class FamilyGraph:
     """Families of consecutive layers, with edges weighted by summed expanded weights."""
 
     layers: list[str]
-    families: list[dict[str, UnitGroup]]
+    families: list[dict[str, Family]]
     edges: list[tuple[int, str, str, float]]  # (index of the source layer, source family, target family, weight)
 
 
-def family_paths(model: Model, layers: list[tuple[str, dict[str, UnitGroup]]]) -> FamilyGraph:
+def family_paths(model: Model, layers: list[tuple[str, dict[str, Family]]]) -> FamilyGraph:
     """Edge A -> B between families of consecutive `layers`: the summed expanded weight from all
     units of A to a unit of B (summed over kernel positions), averaged over B's units."""
     if len(layers) < 2:
@@ -157,13 +157,13 @@ class Downstream:
 
     source_layer: str
     target_layer: str
-    family: UnitGroup        # ordered by orientation
+    family: Family        # ordered by orientation
     units: list[int]         # target units, strongest use first
     scores: list[float]      # summed |weight| from the family
     kernels: torch.Tensor    # (len(units), family units, kh, kw)
 
 
-def downstream(model: Model, source_layer: str, family: UnitGroup, target_layer: str, top: int = 6,
+def downstream(model: Model, source_layer: str, family: Family, target_layer: str, top: int = 6,
                kernels: torch.Tensor | None = None) -> Downstream:
     """The `top` units of `target_layer` with the largest summed |expanded weight| from `family`."""
     family = family.ordered()
@@ -176,7 +176,8 @@ def downstream(model: Model, source_layer: str, family: UnitGroup, target_layer:
     return Downstream(source_layer, target_layer, family, best, [float(score[u]) for u in best], from_family[best])
 
 
-def _check_units(group: UnitGroup, count: int, layer: str) -> None:
+def _check_units(group: Family, count: int, layer: str) -> None:
+    group.require()
     bad = [u for u in group.units if not 0 <= u < count]
     if bad:
         raise NeuronscopeError(f"family {group.name!r}: {layer} has {count} units, got unit {bad[0]}")

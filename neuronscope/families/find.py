@@ -22,68 +22,15 @@ peak about 180 degrees away; curves only), ordered by orientation.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-
 import numpy as np
 
 from neuronscope.errors import NeuronscopeError
-from neuronscope.families.score import angular_distance, coverage_gaps, tuning_peak
+from neuronscope.families.family import KINDS, Family, Member
+from neuronscope.families.score import angular_distance, tuning_peak
 from neuronscope.tuning import probe as probes
 from neuronscope.tuning import sweeps
 from neuronscope.tuning.result import Tuning
 from neuronscope.tuning.units import dataset_units
-
-KINDS = ("curve", "line")
-
-
-@dataclass(frozen=True)
-class Member:
-    unit: int
-    orientation_deg: float
-    peak_z: float
-    width_deg: float
-    echo: float | None
-
-
-@dataclass
-class Family:
-    model: str
-    layer: str
-    kind: str
-    position: tuple[int, int]
-    members: list[Member]
-    unit_label: str
-    scores: dict[str, np.ndarray]          # per unit of the layer: every score and whether it passed
-    tunings: dict[str, Tuning] = field(repr=False)  # the sweeps the scores came from
-
-    @property
-    def period(self) -> float:
-        return 360.0 if self.kind == "curve" else 180.0
-
-    @property
-    def gaps(self) -> np.ndarray:
-        """Gaps between neighbouring members' orientations, around the circle (or half circle)."""
-        return coverage_gaps([m.orientation_deg for m in self.members], self.period)
-
-    def to_dict(self) -> dict:
-        gaps = self.gaps
-        return {"model": self.model, "layer": self.layer, "kind": self.kind,
-                "members": [asdict(m) for m in self.members], "position": list(self.position),
-                "unit_of_peak": self.unit_label, "max_gap_deg": round(float(gaps.max()), 1)}
-
-    def save(self, json_path) -> list[Path]:
-        """Write the JSON and, beside it, the family's radial tuning figure (`<stem>_radial.png`)."""
-        from neuronscope.tuning import figures
-
-        path = Path(json_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        tuning = self.tunings["curves" if self.kind == "curve" else "lines"]
-        figure = path.with_name(f"{path.stem}_radial.png")
-        figures.save(figures.plot_radial(tuning, [m.unit for m in self.members]), figure)
-        return [path, figure]
 
 
 def find_family(model, layer: str | None = None, kind: str = "curve", *, position=None, input_size: int = 224,
@@ -125,7 +72,8 @@ def find_family(model, layer: str | None = None, kind: str = "curve", *, positio
                       round(float(scores["echo"][u]), 3) if kind == "curve" else None)
                for u in np.flatnonzero(passed)]
     members.sort(key=lambda m: m.orientation_deg)
-    return Family(model.name, probe.layer, kind, probe.position, members, scale.label, scores, tunings)
+    return Family(tuple(members), probe.layer, kind, model=model.name, position=tuple(probe.position),
+                  unit_label=scale.label, scores=scores, tunings=tunings)
 
 
 def score_units(main: Tuning, others: list[Tuning], period: float) -> dict[str, np.ndarray]:

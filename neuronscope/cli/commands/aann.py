@@ -10,12 +10,13 @@ import numpy as np
 
 from neuronscope.aann import Motif, artificial_model, build_layer
 from neuronscope.aann.compare import compare_kernels, compare_tuning
-from neuronscope.aann.families import default_source, found_family, read_family
 from neuronscope.aann.figures import save_kernels, save_tuning
+from neuronscope.aann.layer import source_layer
 from neuronscope.cli.common import add_model_args, model_from_args
-from neuronscope.errors import NeuronscopeError
+from neuronscope.families import Family, find_family
+from neuronscope.families.family import TEXT_HELP
 
-FAMILY_HELP = "UNIT:DEG,UNIT:DEG,... or a family JSON (as `find_family` saves it)"
+FAMILY_HELP = TEXT_HELP
 
 
 def add_family_args(p) -> None:
@@ -50,11 +51,10 @@ def source_families(model, args, source: str) -> dict:
     for kind in ("line", "curve"):
         text, key = getattr(args, f"{kind}s"), f"{kind}s"
         if text:
-            out[key] = None if text == "none" else read_family(text, key, source)
+            out[key] = None if text == "none" else Family.parse(text, source, kind=kind)
         else:
-            out[key] = found_family(model, source, kind)
-            units = out[key].units if out[key] else ()
-            print(f"found {len(units)} {kind} units in {source}: {', '.join(map(str, units))}")
+            out[key] = find_family(model, source, kind)
+            print(f"found {len(out[key])} {kind} units in {source}: {', '.join(map(str, out[key].units))}")
     return out
 
 
@@ -81,12 +81,10 @@ def register(subparsers):
 def run(args):
     model = model_from_args(args)
     target = args.target or model.default_layer
-    source = args.source or default_source(model, target)
+    source = args.source or source_layer(model, target)
     model.check_layers([source, target])
-    natural = (read_family(args.family, "natural curves", target) if args.family
-               else found_family(model, target, "curve"))
-    if natural is None:
-        raise NeuronscopeError(f"found no curve family in {target}; give one with --family")
+    natural = (Family.parse(args.family, target, name="natural curves") if args.family
+               else find_family(model, target, "curve")).require("give one with --family")
     orientations = ([float(t) for t in args.orientations.split(",")] if args.orientations
                     else list(natural.orientations))
     layer = build_layer(model, source, target, orientations, motif=motif_from_args(args),

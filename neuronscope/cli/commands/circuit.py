@@ -13,9 +13,9 @@ import numpy as np
 
 from neuronscope.circuits import expanded_weights, figures, views
 from neuronscope.circuits.equivariance import equivariance
-from neuronscope.circuits.groups import UnitGroup, family_for
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError
+from neuronscope.families import Family, find_family
 from neuronscope.tuning.figures import save
 
 FAMILY_HELP = "UNIT:DEG,... , a family JSON or FILE:NAME (default: found with find_family)"
@@ -32,13 +32,16 @@ def add_family_args(p) -> None:
                                                   "(default: the bundled photographs)")
 
 
-def families_from_args(model, args) -> tuple[UnitGroup, UnitGroup]:
+def families_from_args(model, args) -> tuple[Family, Family]:
+    """The two families as given, else found (curve families, dataset SDs over --images)."""
     out = []
     for layer, given in ((args.source, args.source_family), (args.target, args.target_family)):
-        group = family_for(model, layer, given, images=args.images)
-        if given is None:
-            print(f"found {len(group.units)} curve units in {layer}: {', '.join(map(str, group.units))}")
-        out.append(group)
+        if given is not None:
+            family = Family.parse(given, layer)
+        else:
+            family = find_family(model, layer, images=args.images).require("pass one explicitly")
+            print(f"found {len(family)} curve units in {layer}: {', '.join(map(str, family.units))}")
+        out.append(family)
     return out[0], out[1]
 
 
@@ -59,7 +62,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def sectors(group: UnitGroup, count: int) -> dict[str, UnitGroup]:
+def sectors(group: Family, count: int) -> dict[str, Family]:
     """A family split by preferred orientation into `count` equal sectors (empty ones dropped)."""
     if count < 1:
         raise NeuronscopeError("--sectors must be >= 1")
@@ -70,8 +73,8 @@ def sectors(group: UnitGroup, count: int) -> dict[str, UnitGroup]:
                    if int(o % group.period // width) == k]
         if members:
             name = f"{k * width:.0f}-{(k + 1) * width:.0f}°"
-            out[name] = UnitGroup(name, tuple(u for u, _ in members), tuple(o for _, o in members), group.layer,
-                                  group.period)
+            out[name] = Family.from_units([u for u, _ in members], [o for _, o in members], layer=group.layer,
+                                          kind=group.kind, name=name)
     return out
 
 
@@ -112,5 +115,5 @@ def run(args) -> int:
     return 0
 
 
-def _family(group: UnitGroup) -> dict:
+def _family(group: Family) -> dict:
     return {"units": list(group.units), "orientations_deg": list(group.orientations or [])}

@@ -13,8 +13,7 @@ from neuronscope.cli import validate
 from neuronscope.cli.commands.tune import add_units_args
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError
-from neuronscope.families import find_family
-from neuronscope.families.find import KINDS
+from neuronscope.families import KINDS, find_family
 
 
 def register(subparsers) -> None:

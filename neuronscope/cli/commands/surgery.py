@@ -8,11 +8,12 @@ import json
 from pathlib import Path
 
 from neuronscope.aann import build_layer
-from neuronscope.aann.families import default_source, found_family, read_family
+from neuronscope.aann.layer import source_layer
 from neuronscope.cli.commands.aann import FAMILY_HELP, add_family_args, motif_from_args, source_families
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError
 from neuronscope.evaluate import read_labels
+from neuronscope.families import Family, find_family
 from neuronscope.surgery import run_surgery
 
 
@@ -55,14 +56,14 @@ def run(args):
     model = model_from_args(args)
     layer = args.layer or model.default_layer
     model.check_layers([layer])
-    family = read_family(args.family, "curves", layer) if args.family else found_family(model, layer, "curve")
-    if family is None:
-        raise NeuronscopeError(f"found no curve family in {layer}; give one with --family")
+    family = (Family.parse(args.family, layer) if args.family
+              else find_family(model, layer, "curve")).require("give one with --family")
+    family.require_orientations()
     print(f"{layer} curve family: {len(family.units)} units "
           + ", ".join(f"{u} ({t:.0f}°)" for u, t in zip(family.units, family.orientations)))
     artificial = None
     if not args.no_replace:
-        source = args.source or default_source(model, layer)
+        source = args.source or source_layer(model, layer)
         artificial = build_layer(model, source, layer, family.orientations, motif=motif_from_args(args),
                                  **source_families(model, args, source))
     result = run_surgery(model, layer, family.units, args.images, rows, artificial=artificial,

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from neuronscope.circuits import figures, views
-from neuronscope.circuits.groups import load_groups
 from neuronscope.cli.common import add_model_args, model_from_args
+from neuronscope.families import load_families
 from neuronscope.neurons import parse_neuron
 from neuronscope.tuning.figures import save
 
@@ -46,7 +46,7 @@ def run(args) -> int:
                "strongest_negative": inputs.strongest(10, "negative")}
     paths = [save(figures.plot_neuron_inputs(inputs, top=args.top), stem.with_name(stem.name + ".png"))]
     if args.families:
-        c = views.family_contributions(model, neuron, args.source, load_groups(args.families, args.source),
+        c = views.family_contributions(model, neuron, args.source, load_families(args.families, args.source),
                                        args.measure, inputs=inputs)
         summary["families"] = {"measure": c.label, "contributions": dict(zip(c.names, c.values))}
         paths.append(save(figures.plot_contributions(c), stem.with_name(stem.name + "_families.png")))
