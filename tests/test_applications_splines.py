@@ -96,3 +96,86 @@ def test_bad_shapes_are_refused():
         S.polyline(torch.zeros(1, 2))
     with pytest.raises(NeuronscopeError):
         S.coverage(torch.zeros(1, 2, 3, 2), torch.ones(1, 3), torch.ones(1, 2), 8)
+
+
+# -- tracing -----------------------------------------------------------------------------------
+
+def _arc(size=96, width=3.0):
+    from neuronscope.applications import trace as T
+
+    ang = np.linspace(0.3, 2.6, 60)
+    pts = np.stack([48 + 30 * np.cos(ang), 64 - 30 * np.sin(ang)], axis=1)  # a "∩" arc, radius 30
+    ctrl = torch.tensor(T.resample(pts, 12))[None, None].float()
+    cov = S.coverage(ctrl, torch.tensor([[width]]), torch.tensor([[1.0]]), (size, size))[0, 0]
+    return T.Spline(T.resample(pts, 12)), cov.numpy()
+
+
+def _distances(traced, true, n=400):
+    from scipy.spatial import cKDTree
+
+    d_to_true, _ = cKDTree(true.sample(2000)).query(traced.sample(n))
+    d_to_traced, _ = cKDTree(traced.sample(2000)).query(true.sample(n))
+    return d_to_true.mean(), (d_to_traced < 2.0).mean()
+
+
+def test_trace_map_recovers_a_clean_curve():
+    from neuronscope.applications import trace as T
+
+    true, target = _arc()
+    splines = T.trace_map(target, n_curves=3, steps=100)
+    assert len(splines) == 1  # one curve in the map: one spline, however many were allowed
+    mean_distance, covered = _distances(splines[0], true)
+    assert mean_distance < 0.5 and covered > 0.97  # measured 0.08 px and 1.0
+    assert splines[0].width == pytest.approx(3.0, abs=0.6)
+    assert splines[0].length == pytest.approx(30 * 2.3, rel=0.05)
+
+
+def test_occlusion_rule_keeps_splines_out_of_the_occluder():
+    from neuronscope.applications import trace as T
+
+    true, target = _arc()
+    pts = true.sample(400)
+    occluder = np.zeros_like(target)
+    occluder[:, 40:57] = 1.0  # a band across the arc's top
+    inside = (pts[:, 0] >= 40) & (pts[:, 0] < 57)
+
+    def share_inside(splines):
+        xs = np.concatenate([s.sample(400)[:, 0] for s in splines])
+        return ((xs >= 40) & (xs < 57)).mean()
+
+    free = T.trace_map(target, n_curves=3, steps=100)
+    ruled = T.trace_map(target, n_curves=3, steps=100, occluder=occluder)
+    assert share_inside(free) == pytest.approx(inside.mean(), abs=0.05)  # without the rule it runs through
+    assert len(ruled) == 2 and share_inside(ruled) < 0.02  # with it: two pieces, stopping at the occluder
+
+
+def test_spline_sampling_svg_and_saved_files(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from neuronscope.applications import trace as T
+
+    s = T.Spline([[0.0, 0.0], [10.0, 0.0], [20.0, 0.0]], width=3.0)
+    pts = s.sample(5)
+    assert np.allclose(pts, [[0, 0], [5, 0], [10, 0], [15, 0], [20, 0]], atol=1e-9)
+    assert s.svg_path() == ("M 0.00 0.00 C 3.33 0.00 6.67 0.00 10.00 0.00 "
+                            "C 13.33 0.00 16.67 0.00 20.00 0.00")
+    image = torch.full((3, 24, 30), 0.5)
+    diag = T.Spline([[2.0, 2.0], [14.0, 12.0], [27.0, 21.0]], width=3.0)
+    files = T.save_tracing([diag], image, tmp_path)
+    data = json.loads(files[0].read_text())
+    assert np.allclose(data["splines"][0]["control_points"], diag.control_points)
+    assert files[1].read_text().count("<path ") == 1
+    png = np.asarray(Image.open(files[2])).astype(float) / 255
+    on = np.rint(diag.sample(20)).astype(int)
+    red = png[on[:, 1], on[:, 0]]
+    assert (red[:, 0] > 0.8).all() and (red[:, 2] < 0.4).all()  # the first spline is drawn red on grey
+    assert np.allclose(png[20, 3], 0.5, atol=0.01)  # away from it, the image (mid grey) is unchanged
+
+
+def test_tracing_refuses_an_empty_map():
+    from neuronscope.applications import trace as T
+
+    with pytest.raises(NeuronscopeError, match="zero everywhere"):
+        T.trace_map(np.zeros((32, 32)))
