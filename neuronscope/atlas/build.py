@@ -33,6 +33,8 @@ class Store:
     def __init__(self, work: Path):
         self.root = Path(work) / "tasks"
         self.root.mkdir(parents=True, exist_ok=True)
+        for left in self.root.glob(".staging-*"):  # from a killed build (one build per work folder)
+            shutil.rmtree(left, ignore_errors=True)
 
     def path(self, task_id: str) -> Path:
         return self.root / task_id

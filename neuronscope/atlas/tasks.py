@@ -127,9 +127,13 @@ def digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
+# Code that writes pages or reports, not task results: changing it reruns no task.
+_NOT_TASK_CODE = ("atlas/site.py", "atlas/build.py", "atlas/ray_runner.py", "cli/", "report/")
+
+
 def identity(model) -> dict:
     """What identifies the model and the code: its name and class, a digest of its weights, and
-    a digest of neuronscope's source."""
+    a digest of neuronscope's source (less the modules that only write pages)."""
     h = hashlib.sha256()
     for name, tensor in sorted(model.net.state_dict().items()):
         h.update(name.encode())
@@ -137,6 +141,8 @@ def identity(model) -> dict:
     code = hashlib.sha256()
     root = Path(__file__).resolve().parents[1]
     for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).as_posix().startswith(_NOT_TASK_CODE):
+            continue
         code.update(path.relative_to(root).as_posix().encode())
         code.update(path.read_bytes())
     return {"model": model.name, "class": type(model).__name__, "weights": h.hexdigest()[:32],
