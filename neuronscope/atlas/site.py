@@ -41,10 +41,11 @@ def write_site(out: Path, model, layers: list[str], chosen: dict[str, list[int]]
     by_id = {t.id: t for t in plan}
     data = _Data(model, layers, chosen, plan, store)
     index = {layer: chosen[layer] for layer in layers}
-    (out / "search.js").write_text("window.ATLAS_UNITS = " + json.dumps(index, separators=(",", ":")) + ";\n")
-    (out / MARKER).write_text(json.dumps({"model": model.name, "layers": {l: {"units": data.counts[l], "shown": len(chosen[l])}
-                                                                          for l in layers},
-                                          "settings": asdict(settings), "tasks": sorted(by_id)}, indent=1) + "\n")
+    (out / "search.js").write_text("window.ATLAS_UNITS = " + json.dumps(index, separators=(",", ":")) + ";\n"
+                                   + f"window.ATLAS_PREFIX = {json.dumps(getattr(model, 'layer_prefix', ''))};\n")
+    listing = {layer: {"units": data.counts[layer], "shown": len(chosen[layer])} for layer in layers}
+    record = {"model": model.name, "layers": listing, "settings": asdict(settings), "tasks": sorted(by_id)}
+    (out / MARKER).write_text(json.dumps(record, indent=1) + "\n")
     (out / "index.html").write_text(_index_page(data))
     pages = 1
     for layer in layers:
@@ -264,7 +265,8 @@ def _histogram_section(d: _Data, layer: str, unit: int) -> str:
     caption = (f"Pre-activation over {stats.images} images ({stats.count} positions): mean {mean:.3g}, "
                f"SD {std:.3g}; x in SDs from the mean, bar heights on a log scale.")
     if not std > 0:
-        return f"<section><h2>Activation histogram</h2><p>{html.escape(caption)} The unit is constant: no histogram.</p></section>"
+        return (f"<section><h2>Activation histogram</h2><p>{html.escape(caption)} The unit is constant: "
+                "no histogram.</p></section>")
     inner = hist[1:-1]
     width = len(inner) // math.gcd(len(inner), 64)  # bins per bar: at most 64 bars
     counts = inner.reshape(-1, width).sum(1)
@@ -300,7 +302,8 @@ def _weight_list(title: str, other: str, order, kernels: np.ndarray, root: str, 
         name = f"{other}:{u}"
         label = (f'<a class="weight" href="{_unit_href(root, other, u)}">{name}</a>' if u in d.shown[other]
                  else f'<span class="weight" title="not in this atlas">{name}</span>')
-        cells.append(f"<figure>{_kernel_svg(k, vmax)}<figcaption>{label}<br>{float(k.sum()):+.3g}</figcaption></figure>")
+        cells.append(f"<figure>{_kernel_svg(k, vmax)}<figcaption>{label}<br>{float(k.sum()):+.3g}"
+                     "</figcaption></figure>")
     return f'<h3>{html.escape(title)}</h3><div class="row">{"".join(cells)}</div>'
 
 
@@ -319,7 +322,8 @@ def _kernel_svg(kernel: np.ndarray, vmax: float, cell: int = 8) -> str:
             + "".join(rects) + "</svg>")
 
 
-def _histogram_svg(counts: np.ndarray, sd_edges: np.ndarray, relu_at: float, width: int = 480, height: int = 140) -> str:
+def _histogram_svg(counts: np.ndarray, sd_edges: np.ndarray, relu_at: float, width: int = 480,
+                   height: int = 140) -> str:
     lo, hi = float(sd_edges[0]), float(sd_edges[-1])
     top = math.log10(1 + float(counts.max())) or 1.0
 
@@ -329,7 +333,8 @@ def _histogram_svg(counts: np.ndarray, sd_edges: np.ndarray, relu_at: float, wid
     bars = []
     for c, a, b in zip(counts.tolist(), sd_edges[:-1].tolist(), sd_edges[1:].tolist()):
         h = round(math.log10(1 + c) / top * (height - 20), 2)
-        bars.append(f'<rect x="{x(a)}" y="{round(height - 20 - h, 2)}" width="{max(0.5, round(x(b) - x(a), 2))}" height="{h}"/>')
+        w = max(0.5, round(x(b) - x(a), 2))
+        bars.append(f'<rect x="{x(a)}" y="{round(height - 20 - h, 2)}" width="{w}" height="{h}"/>')
     ticks = []
     for t in range(math.ceil(lo), math.floor(hi) + 1):
         ticks.append(f'<line x1="{x(t)}" x2="{x(t)}" y1="{height - 20}" y2="{height - 16}" class="axis"/>'

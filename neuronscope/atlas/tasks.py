@@ -82,7 +82,8 @@ class Task:
         return f"{self.kind}.{self.layer}" + (f".{part}" if part else "")
 
 
-def plan(model, layers: list[str], units: dict[str, list[int]], images, settings: Settings, identity: dict) -> list[Task]:
+def plan(model, layers: list[str], units: dict[str, list[int]], images, settings: Settings,
+         identity: dict) -> list[Task]:
     """Every task of a build, dependencies first. `units`: the chosen units of each layer;
     `identity`: what identifies the model and code (see `identity`)."""
     from neuronscope.dataset import resolve_source

@@ -1,4 +1,5 @@
-// Search by unit id ("layer:unit"; "3b:379" is short for "mixed3b:379"), from the index in search.js.
+// Search by unit id ("layer:unit"; with InceptionV1 "3b:379" is short for "mixed3b:379", the model's
+// layer prefix), from the index in search.js.
 (function () {
   "use strict";
   var form = document.getElementById("search");
@@ -11,7 +12,8 @@
     var m = /^\s*([^:\s]+)\s*:\s*(\d+)\s*$/.exec(text);
     if (!m) return { error: "expected layer:unit, e.g. " + Object.keys(window.ATLAS_UNITS)[0] + ":0" };
     var layer = m[1], unit = parseInt(m[2], 10), units = window.ATLAS_UNITS;
-    if (!(layer in units) && ("mixed" + layer) in units) layer = "mixed" + layer;
+    var prefix = window.ATLAS_PREFIX || "";
+    if (!(layer in units) && prefix && (prefix + layer) in units) layer = prefix + layer;
     if (!(layer in units)) return { error: "no layer " + layer + " in this atlas" };
     if (units[layer].indexOf(unit) < 0) return { error: layer + ":" + unit + " is not in this atlas" };
     return { href: root + "units/" + layer + "/" + unit + ".html" };
