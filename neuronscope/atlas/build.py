@@ -87,7 +87,7 @@ def parse_units(spec: str | None) -> list[int] | None:
 
 
 def build_atlas(model, layers, images=None, out="atlas", *, units=None, settings: T.Settings | None = None,
-                ray=None, work=None, progress: bool = True, log=None) -> BuildResult:
+                ray=None, ray_workers: int | None = None, work=None, progress: bool = True) -> BuildResult:
     """Build the atlas of `layers` (names, in any order) of `model` over `images` (a folder, list
     file or None for the bundled photographs) into the static site `out`.
 
@@ -119,7 +119,7 @@ def build_atlas(model, layers, images=None, out="atlas", *, units=None, settings
         else:
             from neuronscope.atlas.ray_runner import run_on_ray
 
-            run_on_ray(todo, model, settings, store, logfile, progress, address=ray)
+            run_on_ray(todo, model, settings, store, logfile, progress, address=ray, workers=ray_workers)
     from neuronscope.atlas.site import write_site
 
     pages = write_site(out, model, layers, chosen, plan, store, settings)
