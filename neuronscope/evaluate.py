@@ -10,7 +10,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neuronscope.errors import NeuronscopeError
-from neuronscope.images import classifier_input, load_image
+from neuronscope.images import standard_view
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def labelled_batches(folder: str | Path, rows: list[tuple[str, int]], batch_size
     """Yield (images (N,3,224,224), labels (N,)) in the standard evaluation view."""
     for i in range(0, len(rows), batch_size):
         chunk = rows[i:i + batch_size]
-        images = torch.stack([classifier_input(load_image(Path(folder) / name)) for name, _ in chunk])
+        images = torch.stack([standard_view(Path(folder) / name) for name, _ in chunk])
         yield images, torch.tensor([label for _, label in chunk])
 
 

@@ -1,7 +1,9 @@
-"""Reading images as RGB float tensors in [0, 1], shape (3, H, W), and the standard crops."""
+"""Reading images (any bit depth) as RGB float tensors in [0, 1], shape (3, H, W), and the one
+standard view every tool feeds a model (`standard_view`)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +35,37 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
 
 
 def load_image(path: str | Path) -> torch.Tensor:
-    """Read an image file; a missing or unreadable file is a NeuronscopeError."""
+    """Read an image file at any bit depth (16-bit and 32-bit integer greys are scaled to [0, 1],
+    not clipped); a missing or unreadable file is a NeuronscopeError."""
+    return to_tensor(read_pixels(path))
+
+
+def read_pixels(path: str | Path, at_least: int | None = None) -> np.ndarray:
+    """An image file's values at their own depth: (H, W, 3) uint8, or (H, W) uint16 / uint32 /
+    float in [0, 1] for high-bit-depth greys (`to_tensor` scales each to [0, 1]). `at_least`: a
+    JPEG may be decoded at a reduced DCT scale whose short side is still at least this (faster)."""
     try:
         with Image.open(path) as img:
-            return to_tensor(np.asarray(img.convert("RGB")))
+            if at_least:
+                scale = at_least / min(img.size)
+                img.draft("RGB", (math.ceil(img.size[0] * scale), math.ceil(img.size[1] * scale)))
+            return _pixels(img)
     except FileNotFoundError:
         raise NeuronscopeError(f"no such image: {path}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise NeuronscopeError(f"cannot read image {path}: {exc}") from None
+
+
+def _pixels(img: Image.Image) -> np.ndarray:
+    """The image's values at their own depth: uint8 RGB, uint16 grey, or float grey in [0, 1]."""
+    if img.mode.startswith("I;16"):
+        return np.asarray(img).astype(np.uint16)
+    if img.mode == "I":  # 32-bit integers: PNG and TIFF put 16-bit greys here
+        a = np.asarray(img).clip(0)
+        return a.astype(np.uint16) if a.max() <= 65535 else a.astype(np.uint32)
+    if img.mode == "F":
+        return np.clip(np.asarray(img, np.float32), 0.0, 1.0)
+    return np.asarray(img.convert("RGB"))
 
 
 def resize_short(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -56,16 +81,40 @@ def resize_short(image: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def center_crop(image: torch.Tensor, size: int) -> torch.Tensor:
-    h, w = image.shape[-2:]
-    if h < size or w < size:
-        raise NeuronscopeError(f"image of {h}x{w} is smaller than the crop {size}")
-    top, left = (h - size) // 2, (w - size) // 2  # floor: the convention the reference accuracies use
+    """The central `size` square of (..., H, W)."""
+    top, left = _crop_offsets(*image.shape[-2:], size)
     return image[..., top:top + size, left:left + size]
 
 
-def classifier_input(image: torch.Tensor, resize: int = 256, crop: int = 224) -> torch.Tensor:
-    """The standard evaluation view: short side `resize`, centre crop `crop`."""
-    return center_crop(resize_short(image, resize), crop)
+def _crop_offsets(h: int, w: int, size: int) -> tuple[int, int]:
+    if h < size or w < size:
+        raise NeuronscopeError(f"image of {h}x{w} is smaller than the crop {size}")
+    return (h - size) // 2, (w - size) // 2  # floor: the convention the reference accuracies use
+
+
+def standard_view(image, resize: int = 256, size: int = 224) -> torch.Tensor:
+    """The one standard view every tool feeds a model (evaluation, prediction, dataset statistics,
+    crops, surgery): short side `resize` (bilinear, antialiased), the central `size` square with
+    floored offsets, values on the 8-bit grid. `image`: a file path, an (H, W[, C]) array or a
+    (3, H, W) tensor in [0, 1]. Returns (3, size, size) float in [0, 1]."""
+    if isinstance(image, torch.Tensor):
+        return (center_crop(resize_short(image, resize), size) * 255).round() / 255
+    return torch.from_numpy(standard_view_uint8(image, resize, size)).permute(2, 0, 1).float() / 255
+
+
+def standard_view_uint8(image, resize: int = 256, size: int = 224) -> np.ndarray:
+    """`standard_view` as (size, size, 3) uint8, exactly its values times 255 (a quarter of the
+    bytes, for carrying images between processes)."""
+    if isinstance(image, torch.Tensor):
+        view = standard_view(image, resize, size)
+    else:
+        pixels = read_pixels(image, at_least=resize) if isinstance(image, (str, Path)) else np.asarray(image)
+        h, w = pixels.shape[:2]
+        if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3 and min(h, w) == resize:
+            top, left = _crop_offsets(h, w, size)  # already at the size: crop the 8-bit values directly
+            return np.ascontiguousarray(pixels[top:top + size, left:left + size])
+        view = center_crop(resize_short(to_tensor(pixels), resize), size)
+    return (view * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def list_images(folder: str | Path) -> list[Path]:

@@ -40,7 +40,7 @@ def test_stats_shards_merge_and_quilt_on_efficientnet(shared, tmp_path, capsys):
     model = ns.load_model("efficientnet_lite0")
     best = stats.top(7)[0]
     assert Path(best.image_id).resolve().parent == sample.resolve()
-    pixels = ns.images.classifier_input(ns.images.load_image(best.image_id))[None]
+    pixels = ns.images.standard_view(best.image_id)[None]
     with torch.no_grad():
         act = model.capture(pixels, ["block6_expand"], pre_relu=True)["block6_expand"]
     assert act[0, 7, best.y, best.x].item() == pytest.approx(best.value, rel=1e-4, abs=1e-4)

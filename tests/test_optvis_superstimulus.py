@@ -21,7 +21,7 @@ def dataset_max(effnet, shared):
     best = torch.full((len(UNITS),), -torch.inf)
     with torch.no_grad():
         for start in range(0, len(files), 10):
-            batch = torch.stack([ns.images.classifier_input(ns.images.load_image(f)) for f in files[start:start + 10]])
+            batch = torch.stack([ns.images.standard_view(f) for f in files[start:start + 10]])
             acts = effnet.capture(batch, [LAYER], pre_relu=True)[LAYER][:, UNITS]
             best = torch.maximum(best, acts.amax(dim=(0, 2, 3)))
     return best

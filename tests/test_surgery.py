@@ -140,10 +140,10 @@ def test_split_avoids_residual_connections():
 
 
 def test_split_on_efficientnet(effnet, shared):
-    from neuronscope.images import classifier_input, load_image
+    from neuronscope.images import standard_view
 
     folder = shared / "data" / "imagenet-sample"
-    images = torch.stack([classifier_input(load_image(p)) for p in sorted(folder.glob("*.jpg"))[:2]])
+    images = torch.stack([standard_view(p) for p in sorted(folder.glob("*.jpg"))[:2]])
     split = SplitForward(effnet, "block6_expand", images)
     assert split.start == "block5"  # block6 adds block5's output back: block6_expand cannot start a tail
 

@@ -10,7 +10,7 @@ import torch
 
 import neuronscope as ns
 from neuronscope import stimuli
-from neuronscope.dataset.decode import decode
+from neuronscope.images import standard_view
 from neuronscope.errors import NeuronscopeError
 from neuronscope.tuning import figures, joint, sweeps
 from neuronscope.tuning.units import dataset_stats, units_of
@@ -80,7 +80,7 @@ def stats(effnet, two_images):
 
 
 def test_units_are_dataset_sds_over_every_position(effnet, two_images, stats):
-    pixels = torch.stack([torch.from_numpy(decode(p, 256, 224)).permute(2, 0, 1) for p in two_images]).float() / 255
+    pixels = torch.stack([standard_view(p) for p in two_images])
     with torch.no_grad():
         acts = effnet.capture(pixels, ["block6_expand"], pre_relu=True)["block6_expand"].double()
     values = acts.transpose(0, 1).reshape(acts.shape[1], -1)  # 2 images x 196 positions per unit

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neuronscope.dataset.decode import decode
 from neuronscope.dataset.sources import open_item
+from neuronscope.errors import NeuronscopeError
+from neuronscope.images import standard_view
 from neuronscope.models import crop_to_field
 
 
@@ -14,10 +15,9 @@ def load_pixels(stats, image_id: str) -> torch.Tensor:
     """(3, size, size) in [0, 1], resized and centre-cropped like the run; grey if it has gone missing since."""
     settings, source = stats.manifest["settings"], stats.manifest["source"]
     try:
-        pixels = decode(open_item(source["kind"], source["root"], image_id), settings["resize"], settings["size"])
-    except (OSError, ValueError):
+        return standard_view(open_item(source["kind"], source["root"], image_id), settings["resize"], settings["size"])
+    except (OSError, ValueError, NeuronscopeError):
         return torch.full((3, settings["size"], settings["size"]), 0.5)
-    return torch.from_numpy(pixels).permute(2, 0, 1).float() / 255
 
 
 def example_crop(stats, example, pixels: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,40 +1,20 @@
-"""Decode, resize and centre-crop dataset images, inline or in worker processes, skipping bad files.
+"""Dataset images in the standard view (`neuronscope.images.standard_view`), inline or in worker
+processes, skipping bad files.
 
-Images travel as uint8 (a quarter of float32's bytes) and JPEGs are decoded at a reduced DCT
-scale when that still covers the target size (`Image.draft`), so that the model, not decoding,
-limits throughput. This is the standard ImageNet evaluation geometry: resize the
-short side to `resize` (bilinear, antialiased), then take the central `size` x `size` square.
+Images travel as uint8, exactly the standard view's 8-bit values in a quarter of float32's bytes;
+the standard view decodes JPEGs at a reduced DCT scale when that still covers the target size, so
+that the model, not decoding, limits throughput.
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 import torch
-from PIL import Image
 
 from neuronscope.dataset.sources import ImageSource
-
-
-def decode(item, resize: int, size: int) -> np.ndarray:
-    """(size, size, 3) uint8 RGB from a file path or an (H, W, 3) uint8 array."""
-    if isinstance(item, np.ndarray):
-        image = Image.fromarray(item)
-    else:
-        with Image.open(item) as opened:
-            width, height = opened.size
-            scale = resize / min(width, height)
-            opened.draft("RGB", (math.ceil(width * scale), math.ceil(height * scale)))
-            image = opened.convert("RGB")
-    width, height = image.size
-    scale = resize / min(width, height)
-    target = (max(resize, round(width * scale)), max(resize, round(height * scale)))
-    if target != image.size:
-        image = image.resize(target, Image.BILINEAR)
-    left, top = round((target[0] - size) / 2), round((target[1] - size) / 2)  # as images.center_crop
-    return np.array(image.crop((left, top, left + size, top + size)))
+from neuronscope.images import standard_view_uint8
 
 
 class _Images(torch.utils.data.Dataset):
@@ -46,7 +26,7 @@ class _Images(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         try:
-            pixels = decode(self.source.item(index), self.resize, self.size)
+            pixels = standard_view_uint8(self.source.item(index), self.resize, self.size)
         except Exception as exc:  # any undecodable input is skipped, never fatal
             return index, None, f"{type(exc).__name__}: {exc}".strip()
         return index, pixels, None

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neuronscope.dataset.decode import decode
 from neuronscope.dataset.sources import open_item
 from neuronscope.errors import NeuronscopeError
+from neuronscope.images import standard_view
 from neuronscope.tuning.probe import Probe
 from neuronscope.tuning.result import Tuning
 from neuronscope.tuning.sweeps import describe
@@ -31,8 +31,7 @@ def example_images(stats, unit: int, count: int) -> tuple[torch.Tensor, list[tup
     images, centres = [], []
     for ex in stats.top(unit)[:count]:
         item = open_item(source["kind"], source["root"], ex.image_id)
-        pixels = decode(item, settings["resize"], settings["size"])
-        images.append(torch.from_numpy(pixels).permute(2, 0, 1).float() / 255)
+        images.append(standard_view(item, settings["resize"], settings["size"]))
         centres.append(field.center(ex.y, ex.x))
     if not images:
         raise NeuronscopeError(f"the statistics hold no examples of unit {unit}")

@@ -3,7 +3,7 @@
 import torch
 
 from neuronscope.cli.common import add_model_args, model_from_args
-from neuronscope.images import classifier_input, load_image, sample_images
+from neuronscope.images import sample_images, standard_view
 
 
 def register(sub):
@@ -15,8 +15,8 @@ def register(sub):
 
 def run(args):
     model = model_from_args(args)
-    named = [(path, load_image(path)) for path in args.images] if args.images else sample_images()
-    batch = torch.stack([classifier_input(image) for _, image in named])
+    named = [(path, path) for path in args.images] if args.images else sample_images()
+    batch = torch.stack([standard_view(image) for _, image in named])
     with torch.no_grad():
         tops = model.top_classes(model(batch), k=5)
     for (name, _), top in zip(named, tops):
