@@ -108,14 +108,14 @@ def test_examples_are_the_largest_activations(site):
     """The top example of a unit is its largest pre-activation over every position of every image,
     shown in SDs of all those values (computed here directly from the model)."""
     from neuronscope.dataset import resolve_source
-    from neuronscope.dataset.decode import decode
     from neuronscope.dataset.sources import open_item
+    from neuronscope.images import standard_view
 
     out, _ = site
     model = tiny_model()
     source = resolve_source(None)
-    pixels = torch.stack([torch.from_numpy(decode(open_item(source.kind, source.root, i, source.arrays), 64, 64))
-                          for i in source.ids]).permute(0, 3, 1, 2).float() / 255
+    pixels = torch.stack([standard_view(open_item(source.kind, source.root, i, source.arrays), 64, 64)
+                          for i in source.ids])
     with torch.no_grad():
         acts = model.capture(pixels, ["conv2"], pre_relu=True)["conv2"].double()
     for unit in (1, 4):
