@@ -111,6 +111,31 @@ def test_sweeps_match_stimuli_rendered_on_the_full_image(effnet, stats):
     np.testing.assert_allclose(post, np.clip(curves.raw, 0, 6))
 
 
+@pytest.mark.parametrize("sweep, render, axes, fixed", [
+    (sweeps.line_tuning, stimuli.lines, {"orientations": [20, 110], "offsets": [0.0, 0.15]},
+     {"length": 0.5}),
+    (sweeps.angle_tuning, stimuli.angles, {"orientations": [45, 300], "openings": [60, 135]},
+     {"arm_length": 0.25}),
+    (sweeps.morph_tuning, stimuli.angle_to_curve, {"orientations": [45, 300], "roundness": [0.0, 0.5, 1.0]},
+     {"arm_length": 0.25}),
+])
+def test_line_angle_and_morph_sweeps_match_full_image_renders(effnet, stats, sweep, render, axes, fixed):
+    """Each sweep's value is the full model's response to its stimulus drawn independently at 224 px
+    (3 px black strokes on white, sizes in fractions of the 83 px field) around the field centre."""
+    probe = ns.tuning.make_probe(effnet, "block6_expand", (5, 7))
+    t = sweep(probe, [1, 375], scale=units_of(stats), **axes)
+    first, second = axes.values()
+    second = [v * 83 for v in second] if sweep is sweeps.line_tuning else second  # offsets: fractions of the field
+    a, b = stimuli.sweep(first, second)
+    images = render(a, b, size=224, center=probe.field.center(5, 7), stroke_width=3.0, foreground="black",
+                    background="white", **{k: v * 83 for k, v in fixed.items()})
+    with torch.no_grad():
+        full = effnet.capture(images, ["block6_expand"], pre_relu=True)["block6_expand"][:, [1, 375], 5, 7]
+    assert t.raw.shape == (len(first), len(axes[list(axes)[1]]), 2)
+    np.testing.assert_allclose(t.raw.reshape(-1, 2), full.numpy(), rtol=1e-4, atol=1e-4)
+    assert np.ptp(t.raw) > 0.1  # the stimuli differ, so the check compares something
+
+
 def test_fill_and_colour_conditions_are_the_stimuli_they_name(effnet, stats):
     probe = ns.tuning.make_probe(effnet, "block6_expand")
     t = sweeps.fill_colour_tuning(probe, [375], scale=units_of(stats), orientations=[0, 90], colours=2, seed=3)

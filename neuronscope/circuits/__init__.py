@@ -7,7 +7,7 @@ All weights are expanded weights, the linear approximation of the path between t
     inputs = views.neuron_inputs(model, "mixed3b:379", "mixed3a")     # kernels into one neuron
     matrix = views.family_matrix(model, "mixed3a", early, "mixed3b", late)   # early, late: families.Family
     equivariance(matrix).correlation                                  # rotated-prototype prediction
-    with model.edit(weights=[WeightEdit("mixed3a", "mixed3b", early.units, late.units, sign="negative")]) as edited:
+    with edit(model, weights=[WeightEdit("mixed3a", "mixed3b", early.units, late.units, sign="negative")]) as edited:
         ...                                                            # an edited copy; `model` is untouched
 
 `views` computes (neuron inputs, family matrices, family contributions, paths, downstream units),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from neuronscope.circuits.editing import WeightEdit
+from neuronscope.circuits.editing import WeightEdit, edit
 from neuronscope.families.family import Family
 from neuronscope.families.score import tuning_peak
 from neuronscope.models import Model
@@ -73,7 +73,7 @@ def echo_experiment(model: Model, source: str, target: str, source_family: Famil
     sds = sds or dataset_units(model, target, stats, images)
     sweep = dict(scale=sds, orientations=orientations, radii=radii, batch_size=batch_size)
     before = curve_tuning(probe, units, **sweep)
-    with model.edit(weights=[change]) as edited:
+    with edit(model, weights=[change]) as edited:
         after = curve_tuning(make_probe(edited, target, position), units, **sweep)
         log = list(edited.log)
     return EchoResult(source, target, source_family, target_family, change, log, before, after)

@@ -1,6 +1,6 @@
 """Circuit editing on a copy: scale or zero weights, ablate units, replace units by a function.
 
-    with model.edit(weights=[WeightEdit("mixed3a", "mixed3b", early, late, sign="negative")]) as edited:
+    with edit(model, weights=[WeightEdit("mixed3a", "mixed3b", early, late, sign="negative")]) as edited:
         edited.capture(images, ["mixed3b"])      # `model` itself is never modified, not even meanwhile
 
 Weights are edited where they live when one convolution carries the source to the target (its
@@ -79,10 +79,11 @@ class EditedModel(Model):
 
     def __init__(self, base: Model):
         if isinstance(base, EditedModel):
-            raise NeuronscopeError("edits do not nest: give all edits to one model.edit(...) of the original")
+            raise NeuronscopeError("edits do not nest: give all edits to one edit(model, ...) of the original")
         self._inner = copy.deepcopy(base)
         super().__init__(self._inner.net, self._inner.activations, self._inner.preprocess, self._inner.labels)
         self.name, self.default_layer = f"{base.name} (edited)", base.default_layer
+        self.default_source, self.layer_prefix = base.default_source, base.layer_prefix
         self.log: list[str] = []
         self._edits: dict[str, list[Callable]] = {}
         self._sources: dict[str, torch.Tensor] = {}
@@ -214,7 +215,7 @@ def _edit_weights(edited: EditedModel, change: WeightEdit) -> None:
     kernels = expanded_weights(edited, change.source, change.target, targets)
     chosen = torch.zeros_like(kernels, dtype=torch.bool)
     chosen[:, sources] = True
-    chosen &= SIGNS[change.sign](kernels)
+    chosen &= SIGNS[change.sign](kernels) & (kernels != 0)  # no weight between groups of a grouped conv
     conv = find_direct_conv(edited, kernels, targets) if change.path != "expanded" else None
     if conv is None and change.path == "direct":
         raise NeuronscopeError(f"no single convolution carries {change.source} to {change.target}; "

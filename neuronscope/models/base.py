@@ -117,13 +117,6 @@ class Model:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return self.capture(images, ["logits"])["logits"]
 
-    def edit(self, **kwargs):
-        """Context manager yielding an edited copy of this model; the model itself never changes.
-        Arguments: see `neuronscope.circuits.edit` (weights=, ablate=, replace=)."""
-        from neuronscope.circuits.editing import edit
-
-        return edit(self, **kwargs)
-
     def _forward(self, x, recorder: Recorder):
         raise NotImplementedError
 
