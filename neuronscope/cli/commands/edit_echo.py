@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from neuronscope.circuits.echo import echo_experiment, plot_echo
+from neuronscope.experiments.echo import echo_experiment, plot_echo
 from neuronscope.cli.commands.circuit import add_family_args, families_from_args
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError

@@ -9,7 +9,9 @@ of the main one, on each unit's orientation tuning at its best radius).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -36,6 +38,7 @@ class EchoResult:
     edit_log: list[str]
     before: Tuning
     after: Tuning
+    model: str = ""
 
     @property
     def units(self) -> list[int]:
@@ -60,6 +63,28 @@ class EchoResult:
                              for u, b, a in zip(self.units, before, after)]}
 
 
+    def save(self, out) -> list[Path]:
+        """tuning_before/after (.npz + .json), echo.png and echo.json (the summary) in folder `out`."""
+        from neuronscope.tuning.figures import save
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        files = [*self.before.save(out, "tuning_before"), *self.after.save(out, "tuning_after"),
+                 save(plot_echo(self), out / "echo.png")]
+        (out / "echo.json").write_text(json.dumps({"model": self.model, **self.summary()}, indent=1) + "\n")
+        return [*files, out / "echo.json"]
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"<EchoResult {self.source} -> {self.target}, {len(self.units)} units: mean echo "
+                f"{s['mean_echo_before']} -> {s['mean_echo_after']}>")
+
+    def _repr_html_(self) -> str:
+        from neuronscope.notebook import figure_html
+
+        return f"<div><b>{repr(self)[1:-1]}</b><br>{figure_html(plot_echo(self))}</div>"
+
+
 def echo_experiment(model: Model, source: str, target: str, source_family: Family, target_family: Family,
                     *, sign: str = "negative", scale: float = 0.0, stats=None, images=None, sds: Units | None = None,
                     position=None, orientations=None, radii=None, batch_size: int = 256) -> EchoResult:
@@ -76,7 +101,7 @@ def echo_experiment(model: Model, source: str, target: str, source_family: Famil
     with edit(model, weights=[change]) as edited:
         after = curve_tuning(make_probe(edited, target, position), units, **sweep)
         log = list(edited.log)
-    return EchoResult(source, target, source_family, target_family, change, log, before, after)
+    return EchoResult(source, target, source_family, target_family, change, log, before, after, model.name)
 
 
 def plot_echo(result: EchoResult) -> Figure:

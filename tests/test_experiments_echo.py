@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neuronscope.circuits.echo import echo_experiment, plot_echo
+from neuronscope.experiments.echo import echo_experiment, plot_echo
 from neuronscope.families import Family
 from neuronscope.tuning import curve_tuning, make_probe
 from neuronscope.tuning.units import Units
