@@ -21,7 +21,7 @@ from neuronscope.neurons import Neuron, parse_neuron
 __version__ = "0.1.0"
 
 _SUBPACKAGES = {"stimuli", "dataset", "optvis", "tuning", "families", "circuits", "report", "aann", "surgery",
-                "atlas"}
+                "atlas", "applications"}
 
 __all__ = ["MODELS", "Model", "Neuron", "NeuronscopeError", "ReceptiveField", "crop_to_field", "images",
            "linearized", "load_model", "parse_neuron", "threads", "visualize", "wrap", *sorted(_SUBPACKAGES)]

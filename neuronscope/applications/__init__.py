@@ -1,6 +1,11 @@
-"""Applications of the curve family: tracing curves as splines, and NMF factorisation of activations.
+"""Applications of the curve family: curve extraction by attribution (and its benchmark against
+Canny), combing, tracing curves as splines, and NMF factorisation of activations.
 
-Sub-modules are imported on first use: `splines` (the differentiable stroke renderer), `trace`
+    curve_map = ns.applications.extract_curves(model, image)        # (H, W) in [0, 1]
+    items = ns.applications.curve_set(32, size=160, seed=0)        # images with known curves
+
+Sub-modules are imported on first use: `curves` (synthetic images with known curves), `extract`
+(`extract_curves`), `bench` (the ODS benchmark), `splines` (the differentiable stroke renderer), `trace`
 (`trace_curves`, `Spline`), `factorize` (`factorize.factorize` for one image, `factorize_images`, `Groups`,
 `find_groups`).
 """
@@ -8,13 +13,18 @@ Sub-modules are imported on first use: `splines` (the differentiable stroke rend
 import importlib
 
 _EXPORTS = {
+    "extract_curves": "extract", "curve_attribution": "extract", "family_of": "extract",
+    "CurveImage": "curves", "curve_image": "curves", "curve_set": "curves", "random_path": "curves",
+    "stroke_coverage": "curves", "rasterize_centerline": "curves",
     "StrokeImage": "splines",
     "Spline": "trace", "trace_curves": "trace",
     "Factorization": "factorize", "Groups": "factorize", "factorize_images": "factorize",
     "find_groups": "factorize",
 }
 
-__all__ = ["Factorization", "Groups", "Spline", "StrokeImage", "factorize_images", "find_groups", "trace_curves"]
+__all__ = ["CurveImage", "Factorization", "Groups", "Spline", "StrokeImage", "curve_attribution", "curve_image",
+           "curve_set", "extract_curves", "factorize_images", "family_of", "find_groups", "random_path",
+           "rasterize_centerline", "stroke_coverage", "trace_curves"]
 
 
 def __getattr__(name):
