@@ -80,7 +80,8 @@ def test_nms_thins_a_blurred_curve_to_its_centre_line():
     thin = bench.nms(ridge) > 0.3
     assert np.abs(r[thin] - 20).max() <= 1.0
     # thinned to an 8-connected digital circle: 4 sqrt(2) r pixels
-    assert bench.count(bench.nms(ridge), thin, thresholds=[0.3]).detected[0] == pytest.approx(4 * np.sqrt(2) * 20, rel=0.1)
+    detected = bench.count(bench.nms(ridge), thin, thresholds=[0.3]).detected[0]
+    assert detected == pytest.approx(4 * np.sqrt(2) * 20, rel=0.1)
     line = bench.nms(np.exp(-((yy - 32.3) ** 2) / 8)) > 0.3            # a straight ridge: one row
     assert np.array_equal(np.flatnonzero(line.any(1)), [32])
 

@@ -187,7 +187,8 @@ class Benchmark:
 
     def table(self) -> str:
         """A markdown table: one row per method and background kind."""
-        lines = ["| background | method | precision | recall | F (ODS) | setting |", "| --- | --- | --- | --- | --- | --- |"]
+        lines = ["| background | method | precision | recall | F (ODS) | setting |",
+                 "| --- | --- | --- | --- | --- | --- |"]
         for kind, by_method in self.scores.items():
             for s in by_method.values():
                 lines.append(f"| {kind} | {s.method} | {s.row()} | {s.setting} |")

@@ -197,8 +197,8 @@ def _integrated(model, layer, units, x):
     return (total / _IG_STEPS * (x - base)).sum(1)[0].abs()
 
 
-_METHOD_FNS = {"linearized": _linearized, "gradient": _gradient, "activation": _activation, "grad_x_input": _grad_x_input,
-               "integrated": _integrated}
+_METHOD_FNS = {"linearized": _linearized, "gradient": _gradient, "activation": _activation,
+               "grad_x_input": _grad_x_input, "integrated": _integrated}
 
 
 def to_numpy(curve_map: torch.Tensor) -> np.ndarray:
