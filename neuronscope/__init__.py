@@ -21,15 +21,22 @@ from neuronscope.neurons import Neuron, parse_neuron
 __version__ = "0.1.0"
 
 _SUBPACKAGES = {"stimuli", "dataset", "optvis", "tuning", "families", "circuits", "report", "aann", "surgery",
-                "atlas", "applications"}
+                "atlas", "experiments", "applications", "notebook"}
+_LAZY = {"visualize": "neuronscope.optvis",  # `ns.visualize(model, "mixed3b:379")`
+         "show": "neuronscope.notebook"}     # `ns.show(images)`: inline in a notebook
 
 __all__ = ["MODELS", "Model", "Neuron", "NeuronscopeError", "ReceptiveField", "crop_to_field", "images",
-           "linearized", "load_model", "parse_neuron", "threads", "visualize", "wrap", *sorted(_SUBPACKAGES)]
+           "linearized", "load_model", "parse_neuron", "threads", "wrap", *sorted(_LAZY), *sorted(_SUBPACKAGES)]
 
 
 def __getattr__(name):
     if name in _SUBPACKAGES:
         return importlib.import_module(f"neuronscope.{name}")
-    if name == "visualize":  # the feature-visualisation entry point, `ns.visualize(model, "mixed3b:379")`
-        return importlib.import_module("neuronscope.optvis").visualize
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'neuronscope' has no attribute {name!r}")
+
+
+def __dir__():
+    """Everything `ns.<tab>` can reach, the lazily imported sub-packages and functions included."""
+    return sorted({*globals(), *__all__})

@@ -87,6 +87,8 @@ def test_statistics_equal_numpy_on_raw_activations(model, folder):
     n, units, h, w = raw.shape
     flat = raw.transpose(1, 0, 2, 3).reshape(units, -1).astype(np.float64)
     assert stats.count == n * h * w and stats.images == n and stats.units == units
+    page = stats._repr_html_()  # in a notebook: a small table
+    assert f"<td>positions</td><td>{n * h * w}</td>" in page and f"<td>images</td><td>{n}</td>" in page
     np.testing.assert_allclose(stats.mean, flat.mean(1), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(stats.std, flat.std(1), rtol=1e-10)
     np.testing.assert_array_equal(stats.frac_positive, (flat > 0).mean(1))

@@ -45,7 +45,7 @@ def test_unit_objectives_match_hand_computation(acts):
     assert combo.layers == {"a", "b"}
 
 
-def test_algebra_is_linear(acts):
+def test_algebra(acts):
     a, b, c = O.neuron("a", 0), O.channel("b", 1), O.direction("a", torch.ones(5))
     la, lb, lc = (np_(o(acts)) for o in (a, b, c))
     assert np.allclose(np_((a + 2 * b)(acts)), la + 2 * lb)
@@ -53,8 +53,11 @@ def test_algebra_is_linear(acts):
     assert np.allclose(np_((-a)(acts)), -la)
     assert np.allclose(np_(sum([a, b, c])(acts)), la + lb + lc)
     assert (a + 2 * b).layers == {"a", "b"} and (2 * a).layers == {"a"}
+    product = a * b  # lucid's product: of the values (minus the losses), so maximising both units at once
+    assert np.allclose(np_(product(acts)), -((-la) * (-lb))) and product.layers == {"a", "b"}
+    assert np.allclose(np_((2 * a * b)(acts)), -2 * la * lb) and np_(product(acts)).shape == la.shape
     with pytest.raises(TypeError):
-        a * b
+        a * "b"
 
 
 def test_batch_targets_only_its_images(acts):

@@ -38,7 +38,7 @@ def rotate_kernels(kernels: torch.Tensor, angles_deg) -> torch.Tensor:
     return F.grid_sample(kernels[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0]
 
 
-@dataclass
+@dataclass(repr=False)
 class Equivariance:
     difference_deg: np.ndarray   # (T, S): source orientation minus target orientation, binned, in [0, period)
     bins_deg: np.ndarray         # centres of the orientation-difference bins that occur
@@ -50,6 +50,18 @@ class Equivariance:
     bin_deg: float
     period: float
     null_correlations: np.ndarray  # the correlation with target orientations shuffled (seeded)
+
+    def __repr__(self) -> str:
+        null = (f", shuffled mean {self.null_correlations.mean():.2f}" if len(self.null_correlations) else "")
+        return (f"<Equivariance: correlation {self.correlation:.2f}, explained variance "
+                f"{self.explained_variance:.2f}, {self.predicted}/{self.summed.size} kernels predicted{null}>")
+
+    def _repr_html_(self) -> str:
+        from neuronscope.notebook import table_html
+
+        flat = {k: v for k, v in self.summary().items() if not isinstance(v, dict)}
+        flat.update({f"shuffled {k}": v for k, v in self.summary().get("shuffled_orientations", {}).items()})
+        return table_html(["measure", "value"], [[k, v] for k, v in flat.items()], "equivariance")
 
     def summary(self) -> dict:
         out = {"correlation": round(self.correlation, 4), "explained_variance": round(self.explained_variance, 4),

@@ -58,6 +58,15 @@ class Stats:
     def __repr__(self):
         return f"Stats({self.model}:{self.layer}, units={self.units}, images={self.images}, positions={self.count})"
 
+    def _repr_html_(self) -> str:
+        from neuronscope.notebook import table_html
+
+        rows = [["model", self.model], ["layer", self.layer], ["units", self.units], ["images", self.images],
+                ["skipped", len(self.skipped)], ["positions", self.count], ["complete", self.complete],
+                ["mean of unit means", float(np.nanmean(self.mean))],
+                ["mean of unit SDs", float(np.nanmean(self.std))]]
+        return table_html(["", ""], rows, "dataset statistics")
+
     layer = property(lambda self: self.manifest["layer"])
     model = property(lambda self: self.manifest["model"])
     units = property(lambda self: self.manifest["units"])

@@ -12,7 +12,6 @@ A family may be empty (`len(family) == 0`); code that needs members says so with
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -226,14 +225,13 @@ class Family:
         return f"<Family {self.name}{' of ' + where if where else ''}: {len(self)} units [{shown}{more}]>"
 
     def _repr_html_(self) -> str:
+        from neuronscope.notebook import table_html
+
         cols = ["unit", "orientation_deg", "peak_z", "width_deg", "echo"]
         known = [c for c in cols if any(getattr(m, c) is not None for m in self.members)] or ["unit"]
-        head = "".join(f"<th>{c}</th>" for c in known)
-        rows = "".join("<tr>" + "".join(f"<td>{_cell(getattr(m, c))}</td>" for c in known) + "</tr>"
-                       for m in self.members)
         gap = f", largest gap {self.gaps.max():.0f}°" if self.oriented else ""
-        title = html.escape(f"{self.name} of {self.layer or '?'}: {len(self)} units{gap}")
-        return f"<div><b>{title}</b><table><tr>{head}</tr>{rows}</table></div>"
+        return table_html(known, [[getattr(m, c) for c in known] for m in self.members],
+                          f"{self.name} of {self.layer or '?'}: {len(self)} units{gap}")
 
 
 def load_families(source, layer: str | None = None) -> dict[str, Family]:
@@ -264,7 +262,3 @@ def _is_int(x) -> bool:
 
 def _member_text(m: Member) -> str:
     return str(m.unit) if m.orientation_deg is None else f"{m.unit}:{m.orientation_deg:g}°"
-
-
-def _cell(v) -> str:
-    return "" if v is None else f"{v:g}" if isinstance(v, float) else html.escape(str(v))

@@ -2,7 +2,9 @@
 
 An `Objective` knows the layers it reads (`layers`) and maps `acts` ({layer: (N, C, H, W)
 activation}) and the (N, 3, H, W) image being optimised to one loss per batch element, shape (N,).
-Objectives compose: `a + b`, `a - b`, `2 * a`, `a / 2`, `-a`, `sum([...])`. Unit objectives return
+Objectives compose: `a + b`, `a - b`, `2 * a`, `a / 2`, `-a`, `sum([...])`, and `a * b`, the product of
+the two objectives' values as lucid's (loss `-(loss_a * loss_b)`: maximises the product of two
+units' activations). Unit objectives return
 minus the activation (so minimising maximises the unit); regularisers and `diversity` return a
 penalty. `batch=` (an index or a list of indices) restricts an objective to those images and
 gives 0 for the others, so one optimisation can render many objectives at once.
@@ -66,6 +68,10 @@ class Objective:
         return self._join(other, -1.0, "-") if isinstance(other, Objective) else NotImplemented
 
     def __mul__(self, k):
+        if isinstance(k, Objective):  # lucid's product of objectives: of the values (minus the losses)
+            a, b = self, k
+            return Objective(lambda acts, image: -(a(acts, image) * b(acts, image)), a.layers | b.layers,
+                             f"({a.name}) * ({b.name})", max(a.batch_size, b.batch_size))
         if not isinstance(k, Real):
             return NotImplemented
         a, k = self, float(k)

@@ -40,7 +40,7 @@ class Condition:
     mode: str
 
 
-@dataclass
+@dataclass(repr=False)
 class SurgeryResult:
     """Per-image correctness of every condition, with paired-bootstrap summaries."""
 
@@ -105,6 +105,24 @@ class SurgeryResult:
         if "replaced" in self.correct1:
             out["recovered"] = {f"top{k}": list(self.recovered(k)) for k in (1, 5)}
         return out
+
+    def __repr__(self) -> str:
+        cells = ", ".join(f"{name} {100 * self.accuracy(name, 5):.1f}%" for name in self.names()
+                          if not name.startswith("random") or name == "random")
+        return f"<SurgeryResult {self.model} {self.layer}, {self.n} images, top-5: {cells}>"
+
+    def _repr_html_(self) -> str:
+        from neuronscope.notebook import table_html
+
+        rows = []
+        for name in self.names():
+            row = [name]
+            for k in (1, 5):
+                lo, hi = self.interval(name, k)
+                row.append(f"{100 * self.accuracy(name, k):.1f}% ({100 * lo:.1f}-{100 * hi:.1f})")
+            rows.append(row)
+        pct = round(self.level * 100)
+        return table_html(["condition", f"top-1 ({pct}% CI)", f"top-5 ({pct}% CI)"], rows, repr(self)[1:-1])
 
     def table(self) -> str:
         """A Markdown table of the accuracies with their bootstrap intervals."""

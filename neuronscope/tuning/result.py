@@ -18,7 +18,7 @@ from neuronscope.models import ops
 from neuronscope.tuning.units import Units
 
 
-@dataclass
+@dataclass(repr=False)
 class Tuning:
     kind: str                      # "curves", "lines", "angles", ...
     axes: dict[str, np.ndarray]    # stimulus axes, in the order of `raw`'s leading dimensions
@@ -36,6 +36,27 @@ class Tuning:
     def post(self) -> np.ndarray:
         """Values after the layer's activation (model units)."""
         return ops.ACTIVATIONS[self.activation](torch.from_numpy(self.raw)).numpy()
+
+    def __repr__(self) -> str:
+        axes = " x ".join(f"{len(v)} {k}" for k, v in self.axes.items())
+        where = ":".join(str(self.meta[k]) for k in ("model", "layer") if k in self.meta)
+        units = ", ".join(map(str, self.units[:8])) + (", ..." if len(self.units) > 8 else "")
+        return f"<Tuning {self.kind}{' of ' + where if where else ''}: {axes}; units {units}>"
+
+    def _repr_html_(self) -> str:
+        """The experiment's own figure (radial tuning for curves and lines) inline."""
+        from neuronscope.notebook import figure_html, table_html
+        from neuronscope.tuning import figures
+
+        plots = {"curves": figures.plot_radial, "lines": figures.plot_radial, "angles": figures.plot_angles,
+                 "morphs": figures.plot_morphs, "fill_colour": figures.plot_fill_colour,
+                 "joint": figures.plot_joint}
+        title = repr(self)[1:-1]
+        if self.kind in plots:
+            return f"<div><b>{title}</b><br>{figure_html(plots[self.kind](self))}</div>"
+        z = np.nan_to_num(self.z, nan=-np.inf).reshape(-1, len(self.units))
+        return table_html(["unit", "peak (SDs)"], [[u, float(z[:, i].max())] for i, u in enumerate(self.units)],
+                          title)
 
     def column(self, unit: int) -> int:
         """Index of `unit` along the last axis."""
