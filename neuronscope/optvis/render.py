@@ -1,18 +1,29 @@
-"""The render loop: optimise a batch of parameterised images so they minimise an objective."""
+"""The render loop: optimise a batch of parameterised images so they minimise an objective.
+
+Per step it does only what the result needs: the forward pass stops at the deepest layer the
+objective reads; for neuron objectives it runs on the window of the transformed image that the
+targeted positions can see (`neuronscope.optvis.crop`, exact); the network runs channels-last
+(measured 1.3-1.6x faster per step on CPU); the colour matrix and the spectrum's 1/f scale are
+buffers computed once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from neuronscope.errors import NeuronscopeError
 from neuronscope.neurons import Neuron, parse_neuron
 from neuronscope.optvis import objectives as obj
 from neuronscope.optvis import transforms as tr
+from neuronscope.optvis.crop import FieldCrop
 from neuronscope.optvis.param import ImageParam, make_param
 from neuronscope.stimuli.tiling import save_grid
 
@@ -20,13 +31,15 @@ from neuronscope.stimuli.tiling import save_grid
 @dataclass
 class Plan:
     """What to optimise: the objective for the first `redirect_steps` steps (`early`) and after
-    (`late`), how to capture, and one initial-noise seed per image."""
+    (`late`), how to capture, one initial-noise seed per image, and where the objective reads only
+    single positions, those positions by layer (`targets`, None for the grid's centre)."""
 
     early: obj.Objective
     late: obj.Objective
     pre_relu: bool
     seeds: list[int]
     ncol: int | None = None
+    targets: dict[str, list[tuple[int, int] | None]] | None = None
 
 
 def neuron_plan(model, neurons: Sequence[Neuron], seed: int, pre_relu: bool, negative: bool,
@@ -49,7 +62,12 @@ def neuron_plan(model, neurons: Sequence[Neuron], seed: int, pre_relu: bool, neg
         return sum(terms)
 
     seeds = [seed + r for _ in neurons for r in range(k)]
-    return Plan(build(True), build(False), True, seeds, k if k > 1 else None)
+    targets = None
+    if k == 1:  # the diversity penalty reads whole layers
+        targets = {}
+        for n in neurons:
+            targets.setdefault(n.layer, []).append(n.position)
+    return Plan(build(True), build(False), True, seeds, k if k > 1 else None, targets)
 
 
 def objective_plan(objective: obj.Objective, seed: int, pre_relu: bool, negative: bool, diversity: int,
@@ -73,11 +91,39 @@ def _parse(model, target, size: int) -> list[Neuron]:
     return [n if isinstance(n, Neuron) else parse_neuron(n, model, input_size=size) for n in items]
 
 
+SCHEDULES = ("constant", "cosine")
+CHANNELS_LAST = True  # a switch for the benchmark's lever measurements
+
+
+def learning_rate(lr: float, schedule: str, step: int, steps: int) -> float:
+    """The step's learning rate: `lr` throughout ("constant", lucid's), or cosine-annealed from
+    `lr` to lr / 10 over the run ("cosine")."""
+    if schedule == "constant" or steps <= 1:
+        return lr
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / (steps - 1))))
+
+
+@contextlib.contextmanager
+def channels_last(model):
+    """The network's 4-D weights in channels-last memory order for the block's duration (faster
+    convolutions on CPU and GPU; values are unchanged)."""
+    if not CHANNELS_LAST:
+        yield
+        return
+    model.net.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        model.net.to(memory_format=torch.contiguous_format)
+
+
 def visualize(model, objective_or_neuron_ids, steps: int = 512, size: int = 128, seed: int = 0,
               lr: float = 0.05, param: str | ImageParam = "fourier", transforms="standard",
               pre_relu: bool = True, negative: bool = False, diversity: int = 0, progress: bool = True,
               save_every: int | None = None, out_dir: str | Path | None = None,
-              diversity_weight: float = 1e2, redirect_steps: int = 16) -> torch.Tensor:
+              diversity_weight: float = 1e2, redirect_steps: int = 16, schedule: str = "constant",
+              crop: bool = True, fixed_size: int | None = None,
+              callback: Callable[[int, ImageParam], None] | None = None) -> torch.Tensor:
     """Render feature visualisations; returns (N, 3, size, size) images in [0, 1] on the CPU.
 
     `objective_or_neuron_ids`: an `Objective`, a neuron id ("mixed3b:379", "mixed3b:379@5,5"),
@@ -90,6 +136,11 @@ def visualize(model, objective_or_neuron_ids, steps: int = 512, size: int = 128,
     `diversity`: k >= 2 renders k images per neuron, made to differ by lucid's diversity
     penalty with weight `diversity_weight`. `param`: "fourier", "pixel" or an `ImageParam`
     (its seeds and size then win). `transforms`: "standard", None or a list of transforms.
+    `lr` and `schedule` ("constant" or "cosine", see `learning_rate`): Adam's step size.
+    `crop`: run neuron objectives on the window their positions see (exact; see
+    `neuronscope.optvis.crop`). `fixed_size`: resize every transformed image to this size
+    (bilinear) before the model, for models that accept one input size only (lucent's
+    fixed_image_size). `callback(step, image_param)` runs after each step (for monitoring).
     Every step: image -> random transforms -> `model.capture` (stops at the deepest layer the
     objective reads) -> loss summed over the batch -> Adam step on the image parameters only.
     `out_dir`: writes grid.png at the end, and step_NNNNN.png every `save_every` steps.
@@ -97,12 +148,16 @@ def visualize(model, objective_or_neuron_ids, steps: int = 512, size: int = 128,
     """
     if steps < 0 or size < 1:
         raise NeuronscopeError(f"steps must be >= 0 and size >= 1, got steps={steps}, size={size}")
+    if schedule not in SCHEDULES:
+        raise NeuronscopeError(f"unknown schedule {schedule!r}; use one of {', '.join(SCHEDULES)}")
+    if fixed_size is not None and fixed_size < 1:
+        raise NeuronscopeError(f"fixed_size must be >= 1, got {fixed_size}")
     if save_every is not None and out_dir is None:
         raise NeuronscopeError("save_every needs out_dir")
     if isinstance(objective_or_neuron_ids, obj.Objective):
         plan = objective_plan(objective_or_neuron_ids, seed, pre_relu, negative, diversity, diversity_weight)
     else:
-        neurons = _parse(model, objective_or_neuron_ids, size)
+        neurons = _parse(model, objective_or_neuron_ids, fixed_size or size)
         plan = neuron_plan(model, neurons, seed, pre_relu, negative, diversity, diversity_weight)
     image_param = param if isinstance(param, ImageParam) else make_param(param, size, plan.seeds)
     if len(image_param.seeds) < len(plan.seeds):
@@ -114,21 +169,42 @@ def visualize(model, objective_or_neuron_ids, steps: int = 512, size: int = 128,
     generator = torch.Generator().manual_seed(seed)
     params = list(image_param.parameters())
     optimizer = torch.optim.Adam(params, lr=lr)
+    cropper = None
+    if crop and fixed_size is None and plan.targets and FieldCrop.applies(model, plan.targets):
+        cropper = FieldCrop(model, plan.targets)
+
+    def capture(images, names):
+        if CHANNELS_LAST:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return model.capture(images, names, pre_relu=plan.pre_relu)
+
+    def activations(images):
+        if fixed_size is not None:
+            images = F.interpolate(images, size=(fixed_size, fixed_size), mode="bilinear", align_corners=True)
+        window = cropper.window(*images.shape[-2:]) if cropper else None
+        if window is not None and cropper.check(images.detach(), window, capture):
+            return window.place(capture(window.crop(images), layers))
+        return capture(images, layers)
 
     bar = tqdm(range(steps), desc="featvis", disable=not progress, leave=False)
-    for step in bar:
-        image = image_param()
-        acts = model.capture(transform(image, generator), layers, pre_relu=plan.pre_relu)
-        loss = (plan.early if step < redirect_steps else plan.late)(acts, image).sum()
-        grads = torch.autograd.grad(loss, params)  # image parameters only, not the model's weights
-        for p, g in zip(params, grads):
-            p.grad = g
-        optimizer.step()
-        if progress and step % 16 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4g}")
-        if save_every and (step + 1) % save_every == 0:
-            with torch.no_grad():
-                save_grid(image_param(), Path(out_dir) / f"step_{step + 1:05d}.png", plan.ncol)
+    with channels_last(model):
+        for step in bar:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(lr, schedule, step, steps)
+            image = image_param()
+            acts = activations(transform(image, generator))
+            loss = (plan.early if step < redirect_steps else plan.late)(acts, image).sum()
+            grads = torch.autograd.grad(loss, params)  # image parameters only, not the model's weights
+            for p, g in zip(params, grads):
+                p.grad = g
+            optimizer.step()
+            if progress and step % 16 == 0:
+                bar.set_postfix(loss=f"{loss.item():.4g}")
+            if save_every and (step + 1) % save_every == 0:
+                with torch.no_grad():
+                    save_grid(image_param(), Path(out_dir) / f"step_{step + 1:05d}.png", plan.ncol)
+            if callback is not None:
+                callback(step, image_param)
 
     with torch.no_grad():
         images = image_param().float().cpu()
