@@ -82,7 +82,8 @@ def resize_short(image: torch.Tensor, size: int) -> torch.Tensor:
 
 def center_crop(image: torch.Tensor, size: int) -> torch.Tensor:
     """The central `size` square of (..., H, W)."""
-    top, left = _crop_offsets(*image.shape[-2:], size)
+    h, w = image.shape[-2:]
+    top, left = _crop_offsets(h, w, size)
     return image[..., top:top + size, left:left + size]
 
 
