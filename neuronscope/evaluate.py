@@ -26,9 +26,10 @@ class Accuracy:
 
 
 def read_labels(csv_path: str | Path, label_column: str, file_column: str = "file") -> list[tuple[str, int]]:
-    """(file, class index) rows of a labels CSV; malformed files are a NeuronscopeError."""
+    """(file, class index) rows of a labels CSV; malformed files are a NeuronscopeError. A UTF-8
+    byte-order mark (as spreadsheet programs write) is not part of the first column's name."""
     try:
-        with open(csv_path, newline="") as f:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             fields = reader.fieldnames or []
             for col in (file_column, label_column):
@@ -37,11 +38,32 @@ def read_labels(csv_path: str | Path, label_column: str, file_column: str = "fil
             rows = [(row[file_column], int(row[label_column])) for row in reader]
     except FileNotFoundError:
         raise NeuronscopeError(f"no such labels file: {csv_path}") from None
+    except IsADirectoryError:
+        raise NeuronscopeError(f"{csv_path} is a folder, not a labels file") from None
+    except UnicodeDecodeError as exc:
+        raise NeuronscopeError(f"{csv_path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except (ValueError, TypeError, csv.Error) as exc:
         raise NeuronscopeError(f"bad labels file {csv_path}: {exc}") from None
     if not rows:
         raise NeuronscopeError(f"{csv_path} lists no images")
+    negative = next((row for row in rows if row[1] < 0), None)
+    if negative:
+        raise NeuronscopeError(f"{csv_path}: {negative[0]} has label {negative[1]}; class indices start at 0")
     return rows
+
+
+def check_labels(rows: list[tuple[str, int]], classes: int, folder: str | Path | None = None) -> None:
+    """Refuse labels outside the model's `classes` outputs (they could never be predicted, and
+    accuracy would silently count them as wrong) and, with `folder`, listed files that are missing."""
+    bad = next((row for row in rows if not 0 <= row[1] < classes), None)
+    if bad:
+        raise NeuronscopeError(f"{bad[0]} has label {bad[1]}, but the model has {classes} classes (0-{classes - 1}); "
+                               f"is the label column the one for this model?")
+    if folder is not None:
+        missing = [name for name, _ in rows if not (Path(folder) / name).is_file()]
+        if missing:
+            raise NeuronscopeError(f"{len(missing)} of {len(rows)} labelled images are not in {folder}: no such "
+                                   f"image {missing[0]}")
 
 
 def labelled_batches(folder: str | Path, rows: list[tuple[str, int]], batch_size: int = 50):
@@ -55,11 +77,15 @@ def labelled_batches(folder: str | Path, rows: list[tuple[str, int]], batch_size
 def accuracy(model, folder: str | Path, rows: list[tuple[str, int]], batch_size: int = 50,
              interventions=None, progress: bool = True) -> Accuracy:
     """Top-1 and top-5 accuracy; `interventions` as in `Model.capture` (for ablations)."""
+    if model.labels:
+        check_labels(rows, len(model.labels), folder)
     c1, c5 = [], []
     with torch.no_grad():
         for images, labels in tqdm(labelled_batches(folder, rows, batch_size), total=-(-len(rows) // batch_size),
                                    desc=f"evaluating {model.name}", unit="batch", disable=not progress):
             logits = model.capture(images, ["logits"], interventions=interventions)["logits"].cpu()
+            if not c1 and not model.labels:
+                check_labels(rows, logits.shape[-1])
             top5 = logits.topk(5, dim=-1).indices
             c1.append(top5[:, 0] == labels)
             c5.append((top5 == labels[:, None]).any(dim=1))

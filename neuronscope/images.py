@@ -52,7 +52,7 @@ def read_pixels(path: str | Path, at_least: int | None = None) -> np.ndarray:
             return _pixels(img)
     except FileNotFoundError:
         raise NeuronscopeError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise NeuronscopeError(f"cannot read image {path}: {exc}") from None
 
 

@@ -112,6 +112,7 @@ def _bounds(lo, hi, low_open: bool = False, high_open: bool = False) -> str:
 
 positive_int = _named("positive_int")(int_range(1, None, "a whole number"))
 nonnegative_int = _named("nonnegative_int")(int_range(0, None, "a whole number"))
+batch_size = _named("batch_size")(int_range(1, 4096, "a batch size"))
 seed = _named("seed")(int_range(0, MAX_SEED, "a seed"))
 image_size = _named("image_size")(int_range(MIN_IMAGE_SIZE, MAX_IMAGE_SIZE, "an image side in pixels"))
 tile_size = _named("tile_size")(int_range(MIN_TILE, MAX_TILE, "a tile side in pixels"))
@@ -135,11 +136,11 @@ def int_list(lo: int | None = None, hi: int | None = None, *, length: int | None
     return parse
 
 
-def float_list(lo: float | None = None, hi: float | None = None, *, length: int | None = None,
-               allow_inf: bool = False):
-    """A type for comma-separated finite numbers ("0,22.5,-45"), each in [lo, hi]; `allow_inf`
-    also accepts inf (e.g. a straight line's radius)."""
-    item = float_range(lo, hi)
+def float_list(lo: float | None = None, hi: float | None = None, *, low_open: bool = False,
+               high_open: bool = False, length: int | None = None, allow_inf: bool = False):
+    """A type for comma-separated finite numbers ("0,22.5,-45"), each between lo and hi (as in
+    `float_range`); `allow_inf` also accepts inf (e.g. a straight line's radius)."""
+    item = float_range(lo, hi, low_open=low_open, high_open=high_open)
 
     @_named("float_list")
     def parse(text) -> list[float]:

@@ -67,6 +67,7 @@ def compute_stats(
     settings = {"batch_size": batch_size, "resize": resize, "size": size, "bins": bins, "strata": strata,
                 "per_stratum": per_stratum, "top_k": top_k, "margin": margin, "seed": seed, "limit": limit}
     _validate(model, layer, settings, crop, position, resume, out_dir)
+    index, count = _parse_shard(shard)
     if workers is None:
         workers = default_workers() if torch.device(model.device).type == "cuda" else 0
     images = resolve_source(source, limit=limit, seed=seed)
@@ -76,7 +77,6 @@ def compute_stats(
         if not (0 <= position[0] < grid[0] and 0 <= position[1] < grid[1]):
             raise NeuronscopeError(f"position {position} is outside {layer}'s {grid[0]}x{grid[1]} grid")
     positions = 1 if crop else grid[0] * grid[1]
-    index, count = _parse_shard(shard)
     chunks_total = math.ceil(len(images) / batch_size)
     first, last = (index - 1) * chunks_total // count, index * chunks_total // count
     manifest = {
@@ -205,9 +205,11 @@ def _parse_shard(shard) -> tuple[int, int]:
 def _validate(model, layer, settings, crop, position, resume, out_dir) -> None:
     if layer not in model.layers:
         raise NeuronscopeError(f"unknown layer {layer!r}; layers of {model.name}: {', '.join(model.layers)}")
-    positive = ("batch_size", "bins", "strata", "per_stratum", "top_k", "size")
-    if any(settings[k] < 1 for k in positive) or settings["bins"] % settings["strata"]:
-        raise NeuronscopeError(f"{', '.join(positive)} must be positive and bins a multiple of strata")
+    for key in ("batch_size", "bins", "strata", "per_stratum", "top_k", "size"):
+        if settings[key] < 1:
+            raise NeuronscopeError(f"{key} must be at least 1, got {settings[key]}")
+    if settings["bins"] % settings["strata"]:
+        raise NeuronscopeError(f"strata ({settings['strata']}) must divide bins ({settings['bins']})")
     if settings["resize"] < settings["size"]:
         raise NeuronscopeError(f"resize ({settings['resize']}) must be at least size ({settings['size']})")
     if resume and out_dir is None:

@@ -95,8 +95,16 @@ def _folder(root: Path) -> ImageSource:
 
 
 def _list_file(path: Path) -> ImageSource:
+    try:
+        return _read_list_file(path)
+    except UnicodeDecodeError as exc:
+        raise NeuronscopeError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save the list as "
+                               "UTF-8") from None
+
+
+def _read_list_file(path: Path) -> ImageSource:
     base = path.absolute().parent
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not a name
         if path.suffix.lower() == ".csv":
             rows = list(csv.reader(handle))
             if not rows:

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from neuronscope.errors import NeuronscopeError
-from neuronscope.evaluate import labelled_batches
+from neuronscope.evaluate import check_labels, labelled_batches
 from neuronscope.models import ops
 from neuronscope.surgery.bootstrap import mean_interval, percentile_interval, recovered_fraction, resample_indices
 from neuronscope.surgery.tail import SplitForward
@@ -259,6 +259,8 @@ def run_surgery(model, layer: str, family, folder, rows, *, artificial=None,
     if artificial is not None and (artificial.target != layer or artificial.out_channels != len(units)):
         raise NeuronscopeError(f"the artificial layer must have {len(units)} units on {layer!r} "
                                f"(got {artificial.out_channels} on {artificial.target!r})")
+    if model.labels:
+        check_labels(rows, len(model.labels), folder)
     conditions = conditions_for(units, channels, artificial is not None, random_seeds)
     batches = -(-len(rows) // batch_size)
 

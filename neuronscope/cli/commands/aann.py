@@ -12,6 +12,7 @@ from neuronscope.aann import Motif, artificial_model, build_layer
 from neuronscope.aann.compare import compare_kernels, compare_tuning
 from neuronscope.aann.figures import save_kernels, save_tuning
 from neuronscope.aann.layer import source_layer
+from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.families import Family, find_family
 from neuronscope.families.family import TEXT_HELP
@@ -28,17 +29,18 @@ def add_family_args(p) -> None:
     p.add_argument("--curves", metavar="FAMILY", help=f"the source's curve family, {FAMILY_HELP}, or none "
                                                       "(default: found)")
     d = Motif()
-    p.add_argument("--radius", type=float, default=d.radius, help=f"ideal curve radius, source positions "
+    p.add_argument("--radius", type=validate.positive_float, default=d.radius,
+                   help=f"ideal curve radius, source positions "
                                                                  f"(default {d.radius})")
-    p.add_argument("--tolerance", type=float, default=d.tolerance_deg,
+    p.add_argument("--tolerance", type=validate.float_range(0, 180, low_open=True), default=d.tolerance_deg,
                    help=f"angular tolerance of alignment, degrees (default {d.tolerance_deg})")
-    p.add_argument("--width", type=float, default=d.width,
+    p.add_argument("--width", type=validate.positive_float, default=d.width,
                    help=f"distance from the curve that still counts as on it (default {d.width})")
-    p.add_argument("--misaligned", type=float, default=d.misaligned,
+    p.add_argument("--misaligned", type=validate.finite_float, default=d.misaligned,
                    help=f"inhibition of perpendicular/opposite units on the curve (default {d.misaligned})")
-    p.add_argument("--off-curve", type=float, default=d.off_curve,
+    p.add_argument("--off-curve", type=validate.finite_float, default=d.off_curve,
                    help=f"inhibition of aligned units off the curve (default {d.off_curve})")
-    p.add_argument("--kernel-size", type=int, help="kernel side (default: the target's whole window)")
+    p.add_argument("--kernel-size", type=validate.positive_int, help="kernel side (default: the target's whole window)")
 
 
 def motif_from_args(args) -> Motif:
@@ -67,14 +69,15 @@ def register(subparsers):
                                           "curves, feature visualisations.")
     add_model_args(p)
     p.add_argument("--to", dest="target", metavar="LAYER", help="target layer (default: the model's curve layer)")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=validate.out_dir, metavar="DIR", help="output folder")
     p.add_argument("--family", metavar="FAMILY", help=f"the target's natural curve family, {FAMILY_HELP} "
                                                       "(default: found with find_family)")
-    p.add_argument("--orientations", metavar="DEG,...",
+    p.add_argument("--orientations", metavar="DEG,...", type=validate.float_list(),
                    help="orientations of the artificial units (default: those of the natural family)")
     add_family_args(p)
-    p.add_argument("--featvis-steps", type=int, default=256, help="feature-visualisation steps (0: none)")
-    p.add_argument("--seed", type=int, default=0, help="feature-visualisation seed")
+    p.add_argument("--featvis-steps", type=validate.nonnegative_int, default=256,
+                   help="feature-visualisation steps (0: none)")
+    p.add_argument("--seed", type=validate.seed, default=0, help="feature-visualisation seed")
     p.set_defaults(func=run)
 
 
@@ -85,8 +88,7 @@ def run(args):
     model.check_layers([source, target])
     natural = (Family.parse(args.family, target, name="natural curves") if args.family
                else find_family(model, target, "curve")).require("give one with --family")
-    orientations = ([float(t) for t in args.orientations.split(",")] if args.orientations
-                    else list(natural.orientations))
+    orientations = args.orientations or list(natural.orientations)
     layer = build_layer(model, source, target, orientations, motif=motif_from_args(args),
                         **source_families(model, args, source))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -7,12 +7,12 @@ family paths graph and the downstream units of the source family, plus summary.j
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
 from neuronscope.circuits import expanded_weights, figures, views
 from neuronscope.circuits.equivariance import equivariance
+from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError
 from neuronscope.families import Family, find_family
@@ -25,10 +25,11 @@ def add_family_args(p) -> None:
     """--from/--to/--out and the two families: shared with `edit-echo`."""
     p.add_argument("--from", dest="source", required=True, metavar="LAYER", help="source layer")
     p.add_argument("--to", dest="target", required=True, metavar="LAYER", help="target layer")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=validate.out_dir, metavar="DIR", help="output folder")
     p.add_argument("--source-family", metavar="FAMILY", help=f"the source's curve family: {FAMILY_HELP}")
     p.add_argument("--target-family", metavar="FAMILY", help=f"the target's curve family: {FAMILY_HELP}")
-    p.add_argument("--images", default=None, help="images for dataset SDs when families are found "
+    p.add_argument("--images", default=None, type=validate.existing_path,
+                   help="images for dataset SDs when families are found "
                                                   "(default: the bundled photographs)")
 
 
@@ -51,14 +52,17 @@ def register(subparsers) -> None:
                                           "approximation (ReLU = identity, max-pool = average-pool).")
     add_model_args(p)
     add_family_args(p)
-    p.add_argument("--bin-deg", type=float, default=45.0, help="orientation-difference bin for equivariance "
+    p.add_argument("--bin-deg", type=validate.float_range(0, 180, low_open=True), default=45.0,
+                   help="orientation-difference bin for equivariance "
                                                                 "(default 45)")
-    p.add_argument("--shuffles", type=int, default=200, help="orientation shuffles for the equivariance null "
+    p.add_argument("--shuffles", type=validate.positive_int, default=200,
+                   help="orientation shuffles for the equivariance null "
                                                             "(default 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the shuffles")
-    p.add_argument("--sectors", type=int, default=4, help="orientation sectors each family is split into "
+    p.add_argument("--seed", type=validate.seed, default=0, help="seed of the shuffles")
+    p.add_argument("--sectors", type=validate.positive_int, default=4,
+                   help="orientation sectors each family is split into "
                                                           "for the paths graph (default 4)")
-    p.add_argument("--top", type=int, default=6, help="downstream units shown (default 6)")
+    p.add_argument("--top", type=validate.positive_int, default=6, help="downstream units shown (default 6)")
     p.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from neuronscope.experiments.echo import echo_experiment, plot_echo
+from neuronscope.cli import validate
 from neuronscope.cli.commands.circuit import add_family_args, families_from_args
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError
@@ -23,9 +24,12 @@ def register(subparsers) -> None:
     add_family_args(p)
     p.add_argument("--sign", choices=["negative", "positive"], default="negative",
                    help="which weights to scale (default negative)")
-    p.add_argument("--scale", type=float, default=0.0, help="factor for those weights (default 0: remove)")
-    p.add_argument("--step-deg", type=float, default=5.0, help="orientation step of the arcs (default 5)")
-    p.add_argument("--radii", type=int, default=16, help="arc radii, log-spaced from 1/16 of the field to "
+    p.add_argument("--scale", type=validate.finite_float, default=0.0,
+                   help="factor for those weights (default 0: remove)")
+    p.add_argument("--step-deg", type=validate.float_range(0, 360, low_open=True), default=5.0,
+                   help="orientation step of the arcs (default 5)")
+    p.add_argument("--radii", type=validate.int_range(1, 256), default=16,
+                   help="arc radii, log-spaced from 1/16 of the field to "
                                                          "the field (default 16)")
     p.set_defaults(func=run)
 

@@ -7,8 +7,6 @@ and prints one line per member, then `members=N max_gap_deg=G`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from neuronscope.cli import validate
 from neuronscope.cli.commands.tune import add_units_args
 from neuronscope.cli.common import add_model_args, model_from_args
@@ -21,11 +19,14 @@ def register(subparsers) -> None:
                               description=__doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("layer", nargs="?", help="layer (default: the model's curve layer)")
-    p.add_argument("--json", required=True, type=Path, help="output JSON file")
+    p.add_argument("--json", required=True, type=validate.out_file(".json"), help="output JSON file")
     p.add_argument("--kind", choices=KINDS, default="curve", help="curve (default) or line detectors")
-    p.add_argument("--position", type=validate.position, help="Y,X position in the layer's grid (default: the central one)")
-    p.add_argument("--step", type=float, default=10.0, help="orientation step in degrees (default 10)")
-    p.add_argument("--min-peak", type=float, default=4.0, help="minimum peak response in SDs (default 4)")
+    p.add_argument("--position", type=validate.position,
+                   help="Y,X position in the layer's grid (default: the central one)")
+    p.add_argument("--step", type=validate.float_range(0, 180, low_open=True), default=10.0,
+                   help="orientation step in degrees (default 10)")
+    p.add_argument("--min-peak", type=validate.finite_float, default=4.0,
+                   help="minimum peak response in SDs (default 4)")
     add_units_args(p)
     p.set_defaults(func=run)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import neuronscope as ns
+from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.optvis import visualize
 from neuronscope.optvis.param import PARAMS
@@ -17,17 +16,19 @@ def register(subparsers):
                                           "optimisation; writes grid.png and one PNG per neuron.")
     add_model_args(p)
     p.add_argument("neurons", nargs="+", metavar="NEURON", help="neuron id, e.g. mixed3b:379 or block6_expand:10@3,3")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    p.add_argument("--steps", type=int, default=512, help="optimisation steps (default 512)")
-    p.add_argument("--size", type=int, default=128, help="image size in pixels (default 128)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate (default 0.05)")
+    p.add_argument("--out", required=True, type=validate.out_dir, metavar="DIR", help="output folder")
+    p.add_argument("--steps", type=validate.positive_int, default=512, help="optimisation steps (default 512)")
+    p.add_argument("--size", type=validate.image_size, default=128, help="image size in pixels (default 128)")
+    p.add_argument("--seed", type=validate.seed, default=0)
+    p.add_argument("--lr", type=validate.positive_float, default=0.05, help="Adam learning rate (default 0.05)")
     p.add_argument("--negative", action="store_true", help="render the most inhibiting images instead")
-    p.add_argument("--diversity", type=int, default=0, metavar="N", help="render N different images per neuron")
+    p.add_argument("--diversity", type=validate.int_range(0, 64), default=0, metavar="N",
+                   help="render N different images per neuron")
     p.add_argument("--post-relu", action="store_true",
                    help="maximise the value after the layer's ReLU (default: the pre-activation value)")
     p.add_argument("--param", choices=sorted(PARAMS), default="fourier", help="image parameterisation")
-    p.add_argument("--save-every", type=int, metavar="K", help="also write step_NNNNN.png every K steps")
+    p.add_argument("--save-every", type=validate.positive_int, metavar="K",
+                   help="also write step_NNNNN.png every K steps")
     p.set_defaults(func=run)
 
 

@@ -1,12 +1,14 @@
 """`neuronscope info MODEL`: layers, shapes, activations and receptive fields."""
 
+from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 
 
 def register(sub):
     p = sub.add_parser("info", help="layers, shapes at an input size, receptive fields, parameter count")
     add_model_args(p)
-    p.add_argument("--size", type=int, default=224, help="input size for shapes and fields (default 224)")
+    p.add_argument("--size", type=validate.image_size, default=224,
+                   help="input size for shapes and fields (default 224)")
     p.set_defaults(func=run)
 
 

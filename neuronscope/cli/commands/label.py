@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neuronscope.cli import validate
 from neuronscope.cli.commands.quilt import parse_unit
 from neuronscope.dataset import LabelSession, label_in_terminal, load_stats, make_server, plot_label_figures
 from neuronscope.dataset.labelling import contribution_shares
@@ -14,14 +15,16 @@ from neuronscope.dataset.labelling import contribution_shares
 def register(subparsers) -> None:
     p = subparsers.add_parser("label", description=__doc__,
                               help="blind labelling of a unit's dataset samples, and the figures of the labels")
-    p.add_argument("result", help="result folder of `neuronscope stats` (answers go to RESULT/labels/)")
+    p.add_argument("result", type=validate.existing_dir,
+                   help="result folder of `neuronscope stats` (answers go to RESULT/labels/)")
     p.add_argument("--neuron", help="unit number or LAYER:UNIT (default: the one unit already being labelled)")
     p.add_argument("--categories", help="comma-separated categories (default: curve,imperfect curve,unrelated,"
                                         "opposing curve)")
-    p.add_argument("--seed", type=int, help="seed of the presentation order (default 0, or the session's)")
+    p.add_argument("--seed", type=validate.seed, help="seed of the presentation order (default 0, or the session's)")
     p.add_argument("--terminal", action="store_true", help="label in this terminal instead of a web page")
     p.add_argument("--host", default="127.0.0.1", help="address the web page listens on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port of the web page (default 8765; 0: any free port)")
+    p.add_argument("--port", type=validate.port, default=8765,
+                   help="port of the web page (default 8765; 0: any free port)")
     p.add_argument("--figures", action="store_true",
                    help="write the figures of the labels given so far to RESULT/labels/figures/ and stop")
     p.set_defaults(func=run)

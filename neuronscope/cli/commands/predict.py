@@ -2,6 +2,7 @@
 
 import torch
 
+from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.images import sample_images, standard_view
 
@@ -9,7 +10,8 @@ from neuronscope.images import sample_images, standard_view
 def register(sub):
     p = sub.add_parser("predict", help="top-5 labels of images (default: scikit-image's sample images)")
     add_model_args(p)
-    p.add_argument("images", nargs="*", help="image files (default: scikit-image's bundled photographs)")
+    p.add_argument("images", nargs="*", type=validate.existing_file,
+                   help="image files (default: scikit-image's bundled photographs)")
     p.set_defaults(func=run)
 
 

@@ -4,24 +4,30 @@ crop, its attribution to the previous layer by position and the top source units
 
 from __future__ import annotations
 
+from neuronscope.cli import validate
 from neuronscope.dataset import load_stats, plot_quilt
 from neuronscope.errors import NeuronscopeError
 from neuronscope.models import load_model
+
+# File types matplotlib writes a figure as.
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".eps", ".ps")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("quilt", help="dataset examples of a unit in rows by activation range",
                               description=__doc__)
-    p.add_argument("result", help="result folder of `neuronscope stats`")
+    p.add_argument("result", type=validate.existing_dir, help="result folder of `neuronscope stats`")
     p.add_argument("neuron", help="unit number, or LAYER:UNIT")
-    p.add_argument("--out", required=True, help="image file to write (.png, .pdf, ...)")
-    p.add_argument("--per-row", type=int, default=8, help="crops per row (default 8)")
-    p.add_argument("--thumb", type=int, default=64, help="side of each crop in px (default 64)")
+    p.add_argument("--out", required=True, type=validate.out_file(*FIGURE_SUFFIXES),
+                   help="image file to write (.png, .pdf, ...)")
+    p.add_argument("--per-row", type=validate.int_range(1, 64), default=8, help="crops per row (default 8)")
+    p.add_argument("--thumb", type=validate.tile_size, default=64, help="side of each crop in px (default 64)")
     p.add_argument("--attribution", action="store_true",
                    help="under each crop, its attribution to --source by position, and the top source units")
     p.add_argument("--source", help="source layer of --attribution (default: the previous layer)")
-    p.add_argument("--weights", help="weight file of the result's model (default: the model's own)")
-    p.add_argument("--device", help="torch device for --attribution, e.g. cuda (default cpu)")
+    p.add_argument("--weights", type=validate.existing_file,
+                   help="weight file of the result's model (default: the model's own)")
+    p.add_argument("--device", type=validate.device, help="torch device for --attribution, e.g. cuda (default cpu)")
     p.set_defaults(func=run)
 
 

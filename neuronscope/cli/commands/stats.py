@@ -5,6 +5,7 @@ The last line printed is `images=N skipped=K positions=P seconds=S` (P: values p
 
 from __future__ import annotations
 
+from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.dataset import compute_stats
 from neuronscope.errors import NeuronscopeError
@@ -15,34 +16,40 @@ def register(subparsers) -> None:
                               description=__doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("layer", help="layer name")
-    p.add_argument("--images", help="image folder (recursive) or list file (.csv with a path/file column, or one "
+    p.add_argument("--images", type=validate.existing_path,
+                   help="image folder (recursive) or list file (.csv with a path/file column, or one "
                                     "path per line); default: the bundled sample images")
-    p.add_argument("--out", required=True, help="result folder (stats.npz, manifest.json, summary.csv, figures/)")
+    p.add_argument("--out", required=True, type=validate.out_dir,
+                   help="result folder (stats.npz, manifest.json, summary.csv, figures/)")
     p.add_argument("--crop", action="store_true",
                    help="one value per image: the receptive-field crop of --position instead of every position")
-    p.add_argument("--position", help="Y,X position for --crop (default: the central position)")
+    p.add_argument("--position", type=validate.position, help="Y,X position for --crop (default: the central position)")
     p.add_argument("--post-relu", action="store_true", help="record values after the layer's ReLU (default: before)")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
     p.add_argument("--shard", help="compute part i of n (1-based, e.g. 2/8); combine with stats-merge")
-    p.add_argument("--limit", type=int, help="use a random subset of this many images (seeded)")
-    p.add_argument("--seed", type=int, default=0, help="seed for --limit and the example sample (default 0)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per chunk (default 32)")
-    p.add_argument("--workers", type=int,
+    p.add_argument("--limit", type=validate.positive_int, help="use a random subset of this many images (seeded)")
+    p.add_argument("--seed", type=validate.seed, default=0, help="seed for --limit and the example sample (default 0)")
+    p.add_argument("--batch-size", type=validate.batch_size, default=32, help="images per chunk (default 32)")
+    p.add_argument("--workers", type=validate.int_range(0, 64),
                    help="decoding processes (default: 0 on the CPU, cores - 1 up to 8 with CUDA)")
-    p.add_argument("--resize", type=int, default=256, help="resize the short side to this (default 256)")
-    p.add_argument("--size", type=int, default=224, help="then centre-crop to this square (default 224)")
-    p.add_argument("--strata", type=int, default=16,
+    p.add_argument("--resize", type=validate.image_size, default=256,
+                   help="resize the short side to this (default 256)")
+    p.add_argument("--size", type=validate.image_size, default=224,
+                   help="then centre-crop to this square (default 224)")
+    p.add_argument("--strata", type=validate.int_range(1, 1024), default=16,
                    help="activation ranges the example sample is stratified by (divides 1024; default 16)")
-    p.add_argument("--per-stratum", type=int, default=16, help="examples sampled per stratum (default 16)")
+    p.add_argument("--per-stratum", type=validate.int_range(1, 4096), default=16,
+                   help="examples sampled per stratum (default 16)")
     p.add_argument("--figures", default="all", help="distribution figures: all, none, or units like 3,17 (default all)")
-    p.add_argument("--checkpoint-every", type=float, default=60.0, help="seconds between checkpoints (default 60)")
+    p.add_argument("--checkpoint-every", type=validate.nonnegative_float, default=60.0,
+                   help="seconds between checkpoints (default 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     stats = compute_stats(
-        model_from_args(args), args.layer, args.images, args.out, crop=args.crop, position=_pair(args.position),
+        model_from_args(args), args.layer, args.images, args.out, crop=args.crop, position=args.position,
         pre_relu=not args.post_relu, batch_size=args.batch_size, workers=args.workers, resume=args.resume,
         shard=args.shard, seed=args.seed, limit=args.limit, resize=args.resize, size=args.size, strata=args.strata,
         per_stratum=args.per_stratum,
@@ -67,12 +74,3 @@ def figure_units(text: str):
     except ValueError:
         raise NeuronscopeError(f"--figures must be all, none or unit numbers like 3,17; got {text!r}") from None
 
-
-def _pair(text: str | None):
-    if text is None:
-        return None
-    try:
-        y, x = (int(v) for v in text.split(","))
-    except ValueError:
-        raise NeuronscopeError(f"--position must look like Y,X; got {text!r}") from None
-    return y, x

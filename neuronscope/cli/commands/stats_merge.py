@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from neuronscope.cli import validate
 from neuronscope.cli.commands.stats import figure_units, summary_line
 from neuronscope.dataset import merge_results
 
@@ -9,8 +10,8 @@ from neuronscope.dataset import merge_results
 def register(subparsers) -> None:
     p = subparsers.add_parser("stats-merge", help="merge `stats --shard` results into one (exactly a single run's)",
                               description=__doc__)
-    p.add_argument("dirs", nargs="+", help="result folders of the shards")
-    p.add_argument("--out", required=True, help="folder for the merged result")
+    p.add_argument("dirs", nargs="+", type=validate.existing_dir, help="result folders of the shards")
+    p.add_argument("--out", required=True, type=validate.out_dir, help="folder for the merged result")
     p.add_argument("--figures", default="all", help="distribution figures: all, none, or units like 3,17 (default all)")
     p.set_defaults(func=run)
 

@@ -7,11 +7,10 @@ and one column per roundness.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from neuronscope import stimuli
+from neuronscope.cli import validate
 from neuronscope.errors import NeuronscopeError
 
 # Options that only some kinds use, with their defaults for those kinds.
@@ -28,21 +27,28 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("stimuli", help="render a grid of synthetic curves, angles, morphs or lines",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=sorted(_SPECIFIC), help="which stimuli to draw")
-    p.add_argument("--out", required=True, type=Path, help="folder for <kind>.png")
-    p.add_argument("--size", type=int, default=224, help="image side in px (default 224)")
-    p.add_argument("--orientations", type=int, default=16,
+    p.add_argument("--out", required=True, type=validate.out_dir, help="folder for <kind>.png")
+    p.add_argument("--size", type=validate.image_size, default=224, help="image side in px (default 224)")
+    p.add_argument("--orientations", type=validate.int_range(1, 720), default=16,
                    help="number of evenly spaced orientations over 360 degrees (180 for lines; default 16)")
-    p.add_argument("--stroke-width", type=float, default=3.0, help="stroke width in px (default 3)")
+    p.add_argument("--stroke-width", type=validate.positive_float, default=3.0, help="stroke width in px (default 3)")
     p.add_argument("--foreground", default="black", help="ink colour: a name, #rrggbb or r,g,b in [0, 1]")
     p.add_argument("--background", default="white", help="background colour, as --foreground")
-    p.add_argument("--radii", help="curves: comma-separated radii in px, inf for straight (default 16,32,64,inf)")
-    p.add_argument("--arc-length", type=float, help="curves: arc length in px (default half the image side)")
+    p.add_argument("--radii", type=validate.float_list(0, None, low_open=True, allow_inf=True),
+                   help="curves: comma-separated radii in px, inf for straight (default 16,32,64,inf)")
+    p.add_argument("--arc-length", type=validate.positive_float,
+                   help="curves: arc length in px (default half the image side)")
     p.add_argument("--filled", action="store_true", default=None, help="curves: fill the inner circular segment")
-    p.add_argument("--openings", help="angles, morphs: comma-separated opening angles in degrees")
-    p.add_argument("--arm-length", type=float, help="angles, morphs: arm length in px (default a quarter of the side)")
-    p.add_argument("--roundness", help="morphs: comma-separated roundness values in [0, 1]")
-    p.add_argument("--offsets", help="lines: comma-separated offsets along the normal in px (default 0)")
-    p.add_argument("--length", type=float, help="lines: segment length in px (default: across the image)")
+    p.add_argument("--openings", type=validate.float_list(0, 180, low_open=True),
+                   help="angles, morphs: comma-separated opening angles in degrees")
+    p.add_argument("--arm-length", type=validate.positive_float,
+                   help="angles, morphs: arm length in px (default a quarter of the side)")
+    p.add_argument("--roundness", type=validate.float_list(0, 1),
+                   help="morphs: comma-separated roundness values in [0, 1]")
+    p.add_argument("--offsets", type=validate.float_list(),
+                   help="lines: comma-separated offsets along the normal in px (default 0)")
+    p.add_argument("--length", type=validate.positive_float,
+                   help="lines: segment length in px (default: across the image)")
     p.set_defaults(func=run)
 
 

@@ -5,23 +5,15 @@ The last line of stdout is `unchanged_top5=… ablated_top5=… replaced_top5=�
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from neuronscope.aann import build_layer
 from neuronscope.aann.layer import source_layer
+from neuronscope.cli import validate
 from neuronscope.cli.commands.aann import FAMILY_HELP, add_family_args, motif_from_args, source_families
 from neuronscope.cli.common import add_model_args, model_from_args
-from neuronscope.errors import NeuronscopeError
 from neuronscope.evaluate import read_labels
 from neuronscope.families import Family, find_family
 from neuronscope.surgery import run_surgery
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise NeuronscopeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def register(subparsers):
@@ -33,20 +25,22 @@ def register(subparsers):
                                           "other units ablated, per seed. Bootstrap 95% intervals over images.")
     add_model_args(p)
     p.add_argument("--layer", help="the layer operated on (default: the model's curve layer)")
-    p.add_argument("--images", required=True, help="folder of images named in the CSV")
-    p.add_argument("--labels", required=True, help="CSV with a 'file' column and a label column")
+    p.add_argument("--images", required=True, type=validate.existing_dir, help="folder of images named in the CSV")
+    p.add_argument("--labels", required=True, type=validate.existing_file,
+                   help="CSV with a 'file' column and a label column")
     p.add_argument("--label-column", required=True, help="column holding the model's output index")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, type=validate.out_dir, metavar="DIR", help="output folder")
     p.add_argument("--family", metavar="FAMILY", help=f"the layer's curve family, {FAMILY_HELP} "
                                                       "(default: found with find_family)")
     p.add_argument("--no-replace", action="store_true", help="skip the artificial replacement")
     add_family_args(p)
-    p.add_argument("--seeds", default="0,1,2,3,4", help="seeds of the random-unit controls (default 0,1,2,3,4)")
-    p.add_argument("--limit", type=int, help="use only the first N labelled images")
-    p.add_argument("--batch-size", type=int, default=50)
-    p.add_argument("--boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
-    p.add_argument("--cache-mb", type=float, default=4096,
+    p.add_argument("--seeds", default=[0, 1, 2, 3, 4], type=validate.int_list(0, validate.MAX_SEED),
+                   help="seeds of the random-unit controls (default 0,1,2,3,4)")
+    p.add_argument("--limit", type=validate.positive_int, help="use only the first N labelled images")
+    p.add_argument("--batch-size", type=validate.batch_size, default=50, help="images per batch (default 50)")
+    p.add_argument("--boot", type=validate.positive_int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=validate.seed, default=0, help="bootstrap seed")
+    p.add_argument("--cache-mb", type=validate.nonnegative_float, default=4096,
                    help="memory for kept activations between the two passes (default 4096)")
     p.set_defaults(func=run)
 
@@ -67,7 +61,7 @@ def run(args):
         artificial = build_layer(model, source, layer, family.orientations, motif=motif_from_args(args),
                                  **source_families(model, args, source))
     result = run_surgery(model, layer, family.units, args.images, rows, artificial=artificial,
-                         random_seeds=_ints(args.seeds), batch_size=args.batch_size, n_boot=args.boot,
+                         random_seeds=args.seeds, batch_size=args.batch_size, n_boot=args.boot,
                          seed=args.seed, cache_mb=args.cache_mb)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = result.summary()

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from neuronscope import tuning
+from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError
 from neuronscope.neurons import parse_neuron
@@ -28,11 +29,13 @@ def register(subparsers) -> None:
                               description=__doc__.split("\n\n")[0])
     add_model_args(p)
     p.add_argument("neurons", nargs="+", metavar="NEURON", help="LAYER:UNIT or LAYER:UNIT@Y,X (default: central)")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--out", required=True, type=validate.out_dir, help="output folder")
     p.add_argument("--experiments", default="curves",
                    help=f"comma-separated, from {','.join(EXPERIMENTS)}, or all (default curves)")
-    p.add_argument("--step", type=float, default=5.0, help="orientation step in degrees (default 5)")
-    p.add_argument("--radii", type=int, default=16, help="radii from 1/16 of the field to the field (default 16)")
+    p.add_argument("--step", type=validate.float_range(0, 180, low_open=True), default=5.0,
+                   help="orientation step in degrees (default 5)")
+    p.add_argument("--radii", type=validate.int_range(2, 256), default=16,
+                   help="radii from 1/16 of the field to the field (default 16)")
     p.add_argument("--svg", action="store_true", help="also write SVG figures")
     add_units_args(p)
     p.set_defaults(func=run)
@@ -40,10 +43,12 @@ def register(subparsers) -> None:
 
 def add_units_args(p) -> None:
     """Where the dataset SDs come from (shared with `neuronscope family`)."""
-    p.add_argument("--stats", help="a `neuronscope stats` result folder of the layer (pre-ReLU) for the SD units")
-    p.add_argument("--images", help="else compute them over these images (folder or list; default: the bundled "
+    p.add_argument("--stats", type=validate.existing_dir,
+                   help="a `neuronscope stats` result folder of the layer (pre-ReLU) for the SD units")
+    p.add_argument("--images", type=validate.existing_path,
+                   help="else compute them over these images (folder or list; default: the bundled "
                                     "scikit-image photographs), every position of the layer")
-    p.add_argument("--limit", type=int, help="use a seeded random subset of this many --images")
+    p.add_argument("--limit", type=validate.positive_int, help="use a seeded random subset of this many --images")
 
 
 def run(args) -> int:

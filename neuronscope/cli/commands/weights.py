@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
 from neuronscope.circuits import figures, views
+from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.families import load_families
 from neuronscope.neurons import parse_neuron
@@ -23,9 +23,10 @@ def register(subparsers) -> None:
     add_model_args(p)
     p.add_argument("neuron", help="target neuron, e.g. mixed3b:379 or block6_expand:36")
     p.add_argument("--from", dest="source", required=True, metavar="LAYER", help="source layer")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
-    p.add_argument("--top", type=int, default=48, help="kernels shown, strongest first (default 48)")
-    p.add_argument("--families", metavar="JSON", help="families of the source layer: a JSON file name -> units "
+    p.add_argument("--out", required=True, type=validate.out_dir, metavar="DIR", help="output folder")
+    p.add_argument("--top", type=validate.positive_int, default=48, help="kernels shown, strongest first (default 48)")
+    p.add_argument("--families", metavar="JSON", type=validate.existing_file,
+                   help="families of the source layer: a JSON file name -> units "
                                                       "(or a saved family) for the family contributions")
     p.add_argument("--measure", choices=sorted(views.MEASURES), default="positive",
                    help="family contribution measure (default positive: total positive weight)")
