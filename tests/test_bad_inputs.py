@@ -66,9 +66,10 @@ CASES = {
         ([E, "block6_expand", "--out", "{out}", "--shard", "a"], "shard"),
         ([E, "block6_expand", "--out", "{out}", "--images", "{images}", "--shard", "5/8"], "no images"),
         ([E, "block6_expand", "--out", "{out}", "--figures", "x"], "--figures"),
-        ([E, "block6_expand", "--out", "{out}", "--figures", "99999", "--images", "{images}"], "--figures"),
+        ([E, "block6_expand", "--out", "{out}", "--figures", "99999", "--images", "{images}"],
+         "figures: unit 99999 is out of range"),
         ([E, "nolayer", "--out", "{out}"], "layer"),
-        ([E, "block6_expand", "--out", "{result}", "--images", "{images}"], "--resume or --overwrite"),
+        ([E, "block6_expand", "--out", "{result}", "--images", "{images}"], "--resume to continue it or --overwrite"),
     ],
     "stats-merge": [
         (["{missing}", "--out", "{out}"], "no such folder"), (["{dir}", "--out", "{out}"], "no dataset statistics"),

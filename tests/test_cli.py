@@ -13,11 +13,11 @@ def run(*args):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["predict", "efficientnet_lite0", "missing.jpg"], "no such image"),
+    (["predict", "efficientnet_lite0", "missing.jpg"], "no such file"),
     (["predict", "no_such_model"], "unknown model"),
-    (["info", "efficientnet_lite0", "--size", "abc"], "invalid int"),
+    (["info", "efficientnet_lite0", "--size", "abc"], "expected a whole number"),
     (["eval", "efficientnet_lite0", "--images", ".", "--labels", "missing.csv", "--label-column", "x"],
-     "no such labels file"),
+     "argument --labels: no such file"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message):

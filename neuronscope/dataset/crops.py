@@ -5,17 +5,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neuronscope.dataset.sources import open_item
 from neuronscope.errors import NeuronscopeError
 from neuronscope.images import standard_view
 from neuronscope.models import crop_to_field
 
 
 def load_pixels(stats, image_id: str) -> torch.Tensor:
-    """(3, size, size) in [0, 1], resized and centre-cropped like the run; grey if it has gone missing since."""
-    settings, source = stats.manifest["settings"], stats.manifest["source"]
+    """(3, size, size) in [0, 1], resized and centre-cropped like the run; grey if it cannot be read
+    (`Stats.check_images` first, to refuse images that went missing or changed since the run)."""
+    settings = stats.manifest["settings"]
     try:
-        return standard_view(open_item(source["kind"], source["root"], image_id), settings["resize"], settings["size"])
+        return standard_view(stats.image_item(image_id), settings["resize"], settings["size"])
     except (OSError, ValueError, NeuronscopeError):
         return torch.full((3, settings["size"], settings["size"]), 0.5)
 

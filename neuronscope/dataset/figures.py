@@ -12,11 +12,14 @@ from matplotlib.figure import Figure
 from neuronscope.errors import NeuronscopeError
 
 _DISPLAY_BINS = 120
+_MIN_POOL_JOBS = 32  # fewer figures are drawn faster in this process than by starting others
 
 
 def write_figures(stats, folder, which="all", workers: int = 1) -> list[Path]:
     """Write a layer overview and one distribution figure per chosen unit ("all", "none"/None,
-    or unit numbers) into `folder`, drawing in `workers` forked processes; returns the paths."""
+    or unit numbers) into `folder`; returns the paths. Many figures are drawn in `workers`
+    processes, started fresh ("spawn"): a forked copy of a process in which torch has started
+    threads can deadlock."""
     if which is None or which == "none" or stats.count == 0:
         return []
     units = range(stats.units) if which == "all" else [check_unit(stats, u) for u in which]
@@ -24,8 +27,8 @@ def write_figures(stats, folder, which="all", workers: int = 1) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     save_figure(plot_overview(stats), folder / "overview.png")
     jobs = [(unit, folder / f"unit_{unit:04d}.png") for unit in units]
-    if workers > 1 and len(jobs) > 1 and "fork" in multiprocessing.get_all_start_methods():
-        with multiprocessing.get_context("fork").Pool(min(workers, len(jobs)), _adopt, (stats,)) as pool:
+    if workers > 1 and len(jobs) >= _MIN_POOL_JOBS:  # a spawned process takes seconds to import
+        with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), _adopt, (stats,)) as pool:
             pool.starmap(_draw, jobs, chunksize=8)
     else:
         _adopt(stats)

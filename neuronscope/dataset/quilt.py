@@ -36,6 +36,7 @@ def plot_quilt(stats, unit: int, path=None, *, per_row: int = 8, thumb: int = 64
     rows = [(s, sorted(ex, key=lambda e: -e.value)[:per_row]) for s, ex in reversed(strata) if ex]
     if not rows:
         raise NeuronscopeError(f"no examples stored for unit {unit}")
+    stats.check_images(e.image for _, examples in rows for e in examples)
     pixels = {e.image: load_pixels(stats, e.image_id) for _, examples in rows for e in examples}
     heat = _attributions(stats, unit, rows, pixels, model, source) if attribution else None
 

@@ -1,20 +1,31 @@
 """The result folder of a dataset-statistics run, and the `Stats` object read from it.
 
 Folder layout:
-  stats.npz      every array of the mergeable state plus the manifest (JSON, key "manifest");
-                 written atomically, it is also the checkpoint that `resume` continues from
+  stats.npz      every array of the mergeable state plus the manifest (JSON, key "manifest") and
+                 a SHA-256 over both (key "checksum"); written atomically, it is also the
+                 checkpoint that `resume` continues from
   manifest.json  a readable copy of the manifest
   summary.csv    one row of derived statistics per unit (complete results only)
-  figures/       per-unit distribution figures and a layer overview (see figures.py)
+  figures/       distribution figures drawn on request (see figures.py)
+  .lock          held (flock) by the run or merge writing the folder
+
+A result's identity (`IDENTITY`) is what decides every number: the model and a digest of its
+weights, the layer and mode, the images (names and sizes, see `ImageSource.describe`) and the
+settings. Each image's content digest is recorded when it is read (array "image_digest"), so
+a later reader (quilt, labelling) can tell an image that changed or moved since.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
 import platform
+import shutil
+import zipfile
 from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
@@ -25,12 +36,15 @@ import torch
 from neuronscope.dataset.examples import EMPTY
 from neuronscope.dataset.histogram import bin_edges, quantiles, tail_fits
 from neuronscope.dataset.moments import Block, MomentTree, blocks_from_state
+from neuronscope.dataset.sources import content_digest, open_item
 from neuronscope.errors import NeuronscopeError
 from neuronscope.models import ReceptiveField
 
-FORMAT = "neuronscope-stats/1"
+FORMAT = "neuronscope-stats/2"
 # Manifest fields that two results must share to be merged or resumed.
-IDENTITY = ("model", "layer", "units", "grid", "mode", "position", "pre_relu", "source", "settings")
+IDENTITY = ("model", "weights", "layer", "units", "grid", "mode", "position", "pre_relu", "source", "settings")
+# Files a run or merge writes into its folder; a folder holding anything else is not a result.
+OWN_FILES = ("stats.npz", "manifest.json", "summary.csv", "figures", "labels", ".lock")
 
 
 class Example(NamedTuple):
@@ -44,8 +58,9 @@ class Example(NamedTuple):
 class Stats:
     """Per-unit statistics of one layer over a dataset (see `compute_stats`). Arrays index units first."""
 
-    def __init__(self, manifest: dict, arrays: dict[str, np.ndarray]):
+    def __init__(self, manifest: dict, arrays: dict[str, np.ndarray], images=None):
         self.manifest, self.arrays = manifest, arrays
+        self.images_root = None if images is None else str(Path(images).absolute())  # see image_item
         self._refs = dict(zip(arrays["ref_index"].tolist(), arrays["ref_id"].tolist()))
         blocks = blocks_from_state(arrays)
         total = MomentTree(blocks).total() if blocks else Block(0, 0, 0, None, None)
@@ -73,9 +88,29 @@ class Stats:
     images = property(lambda self: self.manifest["images"], doc="images counted (skipped ones excluded)")
     skipped = property(lambda self: self.manifest["skipped"], doc="[{index, id, error}] of unreadable images")
     complete = property(lambda self: self.manifest["complete"])
+    covers_all = property(lambda self: self.manifest["chunks"] == [[0, self.manifest["chunks_total"]]],
+                          doc="whether the chunks counted are all of the source's (not one shard's)")
     min = property(lambda self: self.arrays["min"])
     max = property(lambda self: self.arrays["max"])
     hist = property(lambda self: self.arrays["hist"], doc="(C, bins + 2) counts; columns 0 and -1 are under/overflow")
+
+    def require_complete(self, where="the statistics") -> Stats:
+        """Self, if finished over every image of its source; else a NeuronscopeError saying why."""
+        if not self.complete:
+            raise NeuronscopeError(f"{where} are unfinished; complete them with --resume first")
+        if not self.covers_all:
+            m = self.manifest
+            raise NeuronscopeError(f"{where} are shard {', '.join(m['shards'])} of a run (chunks {m['chunks']} of "
+                                   f"{m['chunks_total']}); merge every shard with stats-merge first")
+        return self
+
+    def check_model(self, model) -> None:
+        """Refuse a model other than the one (name and weights) these statistics were computed with."""
+        if model.name != self.model:
+            raise NeuronscopeError(f"the statistics are of model {self.model}, not {model.name}")
+        if self.manifest.get("weights") != weights_digest(model):
+            raise NeuronscopeError(f"the statistics were computed with other weights of {self.model} (digest "
+                                   f"{self.manifest.get('weights')}, these are {weights_digest(model)})")
 
     @property
     def edges(self) -> np.ndarray:
@@ -126,6 +161,40 @@ class Stats:
         grid = tuple(self.manifest["grid"])
         return ReceptiveField(self.layer, rf["input_size"], grid, rf["size"], rf["stride"], rf["start"])
 
+    def image_item(self, image_id: str):
+        """What to open for an image id: its file or bundled array. With `images_root` (the
+        images' new place, `load_stats(..., images=DIR)`), a folder source's ids are looked up
+        under it, and a list's paths by their place relative to the list file's folder."""
+        source = self.manifest["source"]
+        kind, root = source["kind"], source["root"]
+        if self.images_root is not None and kind == "folder":
+            root = self.images_root
+        elif self.images_root is not None and kind == "list":
+            base = os.path.dirname(root)
+            inside = image_id.startswith(base.rstrip(os.sep) + os.sep)
+            return os.path.join(self.images_root, os.path.relpath(image_id, base) if inside else
+                                os.path.basename(image_id))
+        return open_item(kind, root, image_id)
+
+    def check_images(self, images) -> None:
+        """Refuse when any of these image indices is missing or changed (content digest) since the
+        run read it: its crops would be grey or of another picture. Says which, and how to point
+        at the images' new place."""
+        images, problems = sorted({int(i) for i in images}), []
+        for image in images:
+            image_id, recorded = self._refs[image], int(self.arrays["image_digest"][image])
+            item = self.image_item(image_id)
+            if not isinstance(item, np.ndarray) and not os.path.isfile(item):
+                problems.append(f"{image_id} (missing: {item})")
+            elif recorded and content_digest(item) != recorded:
+                problems.append(f"{image_id} (changed since the run read it)")
+        if problems:
+            root = self.images_root or self.manifest["source"]["root"]
+            raise NeuronscopeError(f"{len(problems)} of {len(images)} images behind these examples are missing "
+                                   f"or changed since the statistics were computed (from {root}), first "
+                                   f"{problems[0]}; if the images moved, point at their new place with "
+                                   f"--images DIR (images=DIR in load_stats)")
+
     def image_id(self, image: int) -> str:
         """The source's id (relative path, absolute path or sample name) of an image an example refers to."""
         return self._refs[int(image)]
@@ -158,11 +227,13 @@ class Stats:
         return rows
 
     def save(self, out_dir) -> None:
-        """Write stats.npz (atomically), then manifest.json and, when complete, summary.csv."""
+        """Write stats.npz (atomically, with its checksum), then manifest.json and, when complete, summary.csv."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, manifest=np.array(json.dumps(self.manifest)), **self.arrays)
+        text = json.dumps(self.manifest)
+        np.savez_compressed(buffer, manifest=np.array(text), checksum=np.array(checksum(text, self.arrays)),
+                            **self.arrays)
         write_atomic(out / "stats.npz", buffer.getvalue())
         write_atomic(out / "manifest.json", (json.dumps(self.manifest, indent=2) + "\n").encode())
         if self.complete:
@@ -175,20 +246,110 @@ class Stats:
             write_atomic(out / "summary.csv", text.getvalue().encode())
 
 
-def load_stats(result_dir) -> Stats:
-    """Read a result folder written by `compute_stats` or `merge_results` (complete or a checkpoint)."""
+def load_stats(result_dir, images=None) -> Stats:
+    """Read a result folder written by `compute_stats` or `merge_results` (complete or a checkpoint),
+    after checking the checksum over its arrays and manifest: an edited or corrupted file is refused.
+    `images`: the folder the images are in now, if they moved since the run (see `Stats.image_item`)."""
     path = Path(result_dir) / "stats.npz"
     if not path.is_file():
         raise NeuronscopeError(f"no dataset statistics in {result_dir} (missing stats.npz)")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as exc:
-        raise NeuronscopeError(f"unreadable statistics file {path}: {exc}") from exc
-    manifest = json.loads(str(arrays.pop("manifest")))
-    if manifest.get("format") != FORMAT:
-        raise NeuronscopeError(f"{path} is not a {FORMAT} result")
-    return Stats(manifest, arrays)
+        text, stored = str(arrays.pop("manifest")), str(arrays.pop("checksum", ""))
+        manifest = json.loads(text)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        # ValueError includes JSONDecodeError and numpy's refusal of pickled (object) arrays
+        kind = "not a .npz archive" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
+        raise NeuronscopeError(f"unreadable statistics file {path} ({kind}); recompute it") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise NeuronscopeError(f"{path} is not a {FORMAT} result (format {found}); recompute it with this version")
+    if stored != checksum(text, arrays):
+        raise NeuronscopeError(f"{path} fails its checksum: it was modified or corrupted after it was written; "
+                               f"recompute it (or resume from an intact copy)")
+    return Stats(manifest, arrays, images)
+
+
+def checksum(manifest_text: str, arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the manifest's JSON and every array (name, dtype, shape, bytes), in name order."""
+    digest = hashlib.sha256(manifest_text.encode("utf-8", "surrogatepass"))
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"\0{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def weights_digest(model) -> str:
+    """Short SHA-256 of a model's parameters and buffers (names, dtypes, shapes, values): two
+    results computed with different weights of the same architecture never share it."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.net.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"\0{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+    """Hold an exclusive lock on `folder` (created if needed) for the block, so that two runs or
+    merges never write one result folder at once; a second one is refused at once."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking
+        yield
+        return
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise NeuronscopeError(f"{folder} is being written by {holder}; wait for it to finish or use another "
+                                   f"folder") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prepare_out_dir(folder, *, resume: bool = False, overwrite: bool = False) -> None:
+    """Refuse to write a result into a folder that already holds something, unless `resume`
+    (continue the result there) or `overwrite` (replace it: its own files are deleted first)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NeuronscopeError(f"{folder} exists and is not a folder")
+    present = sorted(p.name for p in folder.iterdir() if p.name != ".lock") if folder.is_dir() else []
+    if not present:
+        return
+    if overwrite:
+        foreign = [name for name in present if name not in OWN_FILES]
+        if foreign:
+            raise NeuronscopeError(f"{folder} holds files that are not a result's ({', '.join(foreign[:3])}); "
+                                   f"it is not overwritten: use an empty folder")
+        if "labels" in present:
+            raise NeuronscopeError(f"{folder} holds labels given by hand ({folder / 'labels'}); move them away "
+                                   f"before overwriting the result they belong to")
+        for name in present:
+            target = folder / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        return
+    if resume and (folder / "stats.npz").is_file():
+        return
+    what = "a result" if (folder / "stats.npz").is_file() else "files"
+    hint = "--resume to continue it or --overwrite to replace it" if what == "a result" else "an empty folder"
+    raise NeuronscopeError(f"{folder} already holds {what} ({', '.join(present[:3])}); use {hint}")
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -14,7 +14,17 @@ from neuronscope.dataset.accumulator import LayerAccumulator
 from neuronscope.dataset.decode import batches, default_workers
 from neuronscope.dataset.figures import write_figures
 from neuronscope.dataset.histogram import calibrated_range
-from neuronscope.dataset.result import FORMAT, Stats, check_same_run, load_stats, referenced_images, versions
+from neuronscope.dataset.result import (
+    FORMAT,
+    Stats,
+    check_same_run,
+    folder_lock,
+    load_stats,
+    prepare_out_dir,
+    referenced_images,
+    versions,
+    weights_digest,
+)
 from neuronscope.dataset.sources import ImageSource, resolve_source
 from neuronscope.errors import NeuronscopeError
 from neuronscope.models import ReceptiveField
@@ -32,6 +42,7 @@ def compute_stats(
     batch_size: int = 32,
     workers: int | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     shard=None,
     seed: int = 0,
     limit: int | None = None,
@@ -43,7 +54,7 @@ def compute_stats(
     top_k: int = 32,
     margin: float = 1.0,
     checkpoint_every: float = 60.0,
-    figures="all",
+    figures="none",
     progress: bool = True,
 ) -> Stats:
     """Per-unit statistics of `layer` (default: the model's curve layer) over a dataset.
@@ -56,31 +67,54 @@ def compute_stats(
     Work is split into chunks of `batch_size` images; `shard=(i, n)` or "i/n" (1-based) computes
     the i-th of n contiguous parts, to be combined with `merge_results`. With `out_dir`, the
     state is saved atomically every `checkpoint_every` seconds and at the end, and
-    `resume=True` continues a killed run to the identical result. `figures`: "all", "none" or
-    unit numbers to draw into out_dir/figures. `workers`: decoding processes (default: none on
-    the CPU, where decoding costs about 1% of the model and a process would compete with it for
-    cores; `default_workers()` for a GPU model).
+    `resume=True` continues a killed run to the identical result (or returns the finished one);
+    a folder that already holds something is refused unless `resume` or `overwrite`, and a
+    lock keeps a second run out while this one writes. `figures`: "none", "all" or unit numbers
+    to draw into out_dir/figures, also from a finished result (with `resume`). `workers`:
+    decoding processes (default: none on the CPU, where decoding costs about 1% of the model
+    and a process would compete with it for cores; `default_workers()` for a GPU model).
     """
-    started = time.monotonic()
     model = _load(model)
     layer = layer or model.default_layer
     settings = {"batch_size": batch_size, "resize": resize, "size": size, "bins": bins, "strata": strata,
                 "per_stratum": per_stratum, "top_k": top_k, "margin": margin, "seed": seed, "limit": limit}
     _validate(model, layer, settings, crop, position, resume, out_dir)
-    index, count = _parse_shard(shard)
+    if resume and overwrite:
+        raise NeuronscopeError("resume and overwrite exclude each other")
+    shard = _parse_shard(shard)
+    if out_dir is None:
+        return _compute(model, layer, source, None, settings, crop, position, pre_relu, workers, False, shard,
+                        checkpoint_every, figures, progress)
+    out = Path(out_dir)
+    with folder_lock(out):
+        prepare_out_dir(out, resume=resume, overwrite=overwrite)
+        return _compute(model, layer, source, out, settings, crop, position, pre_relu, workers, resume, shard,
+                        checkpoint_every, figures, progress)
+
+
+def _compute(model, layer, source, out, settings, crop, position, pre_relu, workers, resume, shard,
+             checkpoint_every, figures, progress) -> Stats:
+    started = time.monotonic()
+    batch_size, resize, size = settings["batch_size"], settings["resize"], settings["size"]
     if workers is None:
         workers = default_workers() if torch.device(model.device).type == "cuda" else 0
-    images = resolve_source(source, limit=limit, seed=seed)
+    images = resolve_source(source, limit=settings["limit"], seed=settings["seed"])
     units, grid, field = _geometry(model, layer, size)
+    figures = _figure_units(figures, units, layer)
     if crop:
         position = tuple(int(v) for v in (position if position is not None else field.central_position()))
         if not (0 <= position[0] < grid[0] and 0 <= position[1] < grid[1]):
             raise NeuronscopeError(f"position {position} is outside {layer}'s {grid[0]}x{grid[1]} grid")
     positions = 1 if crop else grid[0] * grid[1]
+    index, count = shard
     chunks_total = math.ceil(len(images) / batch_size)
     first, last = (index - 1) * chunks_total // count, index * chunks_total // count
+    if first == last:
+        raise NeuronscopeError(f"shard {index}/{count} has no images: {len(images)} images make {chunks_total} "
+                               f"chunks of {batch_size}; use at most {chunks_total} shards or a smaller batch size")
     manifest = {
-        "format": FORMAT, "complete": False, "model": model.name, "layer": layer, "units": units, "grid": list(grid),
+        "format": FORMAT, "complete": False, "model": model.name, "weights": weights_digest(model), "layer": layer,
+        "units": units, "grid": list(grid),
         "mode": "crop" if crop else "image", "position": list(position) if crop else None, "pre_relu": pre_relu,
         "receptive_field": {"input_size": list(field.input_size), "size": list(field.size),
                             "stride": list(field.stride), "start": list(field.start)},
@@ -88,7 +122,6 @@ def compute_stats(
         "shards": [f"{index}/{count}"], "chunks": [[first, first]], "chunks_total": chunks_total,
         "images": 0, "skipped": [], "positions": 0, "seconds": 0.0, "versions": versions(), "device": str(model.device),
     }
-    out = Path(out_dir) if out_dir is not None else None
     reuse = {}  # chunk -> activations already computed for calibration
     if resume and (out / "stats.npz").is_file():
         previous = load_stats(out)
@@ -96,22 +129,26 @@ def compute_stats(
         if previous.manifest["shards"] != manifest["shards"]:
             raise NeuronscopeError(f"cannot resume the run in {out}: it is shard {previous.manifest['shards']}")
         if previous.complete:
+            write_figures(previous, out / "figures", figures, workers=default_workers())
             return previous
-        accumulator = LayerAccumulator.from_state(previous.arrays, seed=seed, device=model.device)
+        accumulator = LayerAccumulator.from_state(previous.arrays, seed=settings["seed"], device=model.device)
         manifest.update({k: previous.manifest[k] for k in ("chunks", "images", "skipped", "positions", "seconds")})
+        digests = previous.arrays["image_digest"].copy()
     else:
         chunk, values = _calibrate(model, layer, images, manifest)
-        lo, hi = calibrated_range(values.amin(1).cpu().numpy(), values.amax(1).cpu().numpy(), margin)
-        accumulator = LayerAccumulator(lo, hi, bins=bins, strata=strata, per_stratum=per_stratum, top_k=top_k,
-                                       seed=seed, device=model.device)
+        lo, hi = calibrated_range(values.amin(1).cpu().numpy(), values.amax(1).cpu().numpy(), settings["margin"])
+        accumulator = LayerAccumulator(lo, hi, bins=settings["bins"], strata=settings["strata"],
+                                       per_stratum=settings["per_stratum"], top_k=settings["top_k"],
+                                       seed=settings["seed"], device=model.device)
         if first <= chunk < last:
             reuse[chunk] = values
+        digests = np.zeros(len(images), np.int64)
 
     spent = manifest["seconds"]
 
     def snapshot() -> Stats:
         manifest["seconds"] = round(spent + time.monotonic() - started, 3)
-        return _snapshot(accumulator, manifest, images.ids)
+        return _snapshot(accumulator, manifest, images.ids, digests)
 
     resume_at = manifest["chunks"][0][1]
     todo = [_chunk(c, batch_size, len(images)) for c in range(resume_at, last)]
@@ -128,6 +165,8 @@ def compute_stats(
             values = capture_values(model, layer, pixels, pre_relu, position)
         else:
             values = torch.empty(units, 0, device=model.device)
+        for i in _chunk(chunk, batch_size, len(images)):  # what was just read, for later readers to compare
+            digests[i] = images.digest(i)
         accumulator.update(chunk, values, (indices.numpy()[:, None] * positions + np.arange(positions)).ravel())
         manifest["images"] += len(indices)
         manifest["positions"] += values.shape[1]
@@ -148,9 +187,10 @@ def compute_stats(
     return stats
 
 
-def merge_results(dirs, out_dir=None, *, figures="all", workers: int | None = None) -> Stats:
-    """Combine complete results over disjoint chunks of the same run (e.g. all shards) into one,
-    exactly equal to a single run over the union."""
+def merge_results(dirs, out_dir=None, *, figures="none", overwrite: bool = False, workers: int | None = None) -> Stats:
+    """Combine complete results over disjoint chunks of the same run (all its shards) into one,
+    exactly equal to a single run over the union. Refused unless every part has the same
+    identity (model, weights, images, settings) and together they cover every image."""
     parts = [load_stats(d) for d in dirs]
     if not parts:
         raise NeuronscopeError("no results to merge")
@@ -158,6 +198,7 @@ def merge_results(dirs, out_dir=None, *, figures="all", workers: int | None = No
         if not part.complete:
             raise NeuronscopeError(f"{where} is unfinished; complete it with --resume first")
         check_same_run(parts[0].manifest, part.manifest, f"cannot merge {where}")
+    figures = _figure_units(figures, parts[0].units, parts[0].layer)
     seed = parts[0].manifest["settings"]["seed"]
     parts.sort(key=lambda p: p.manifest["chunks"][0][0])
     accumulator = LayerAccumulator.from_state(parts[0].arrays, seed=seed)
@@ -169,17 +210,54 @@ def merge_results(dirs, out_dir=None, *, figures="all", workers: int | None = No
     manifest = dict(parts[0].manifest)
     manifest["shards"] = [s for p in parts for s in p.manifest["shards"]]
     manifest["chunks"] = _coalesce([c for p in parts for c in p.manifest["chunks"]])
+    total, size = manifest["chunks_total"], manifest["settings"]["batch_size"]
+    if manifest["chunks"] != [[0, total]]:
+        covered = {c for start, end in manifest["chunks"] for c in range(start, end)}
+        missing = [c for c in range(total) if c not in covered]
+        images = manifest["source"]["images"]
+        lost = sum(min((c + 1) * size, images) - c * size for c in missing)
+        raise NeuronscopeError(f"the results cover {images - lost} of {images} images: chunks {_ranges(missing)} "
+                               f"(of {size} images each) are in none of them; merge every shard of the run")
     for key in ("images", "positions", "seconds"):
         manifest[key] = sum(p.manifest[key] for p in parts)
     manifest["skipped"] = sorted((s for p in parts for s in p.manifest["skipped"]), key=lambda s: s["index"])
     manifest["versions"] = versions()
     image_ids = {i: r for p in parts for i, r in zip(p.arrays["ref_index"].tolist(), p.arrays["ref_id"].tolist())}
-    stats = _snapshot(accumulator, manifest, image_ids)
+    digests = np.zeros_like(parts[0].arrays["image_digest"])
+    for p in parts:
+        digests = np.where(p.arrays["image_digest"] != 0, p.arrays["image_digest"], digests)
+    stats = _snapshot(accumulator, manifest, image_ids, digests)
     if out_dir is not None:
-        stats.save(out_dir)
-        workers = default_workers() if workers is None else workers
-        write_figures(stats, Path(out_dir) / "figures", figures, workers=workers)
+        with folder_lock(out_dir):
+            prepare_out_dir(out_dir, overwrite=overwrite)
+            stats.save(out_dir)
+            workers = default_workers() if workers is None else workers
+            write_figures(stats, Path(out_dir) / "figures", figures, workers=workers)
     return stats
+
+
+def _figure_units(which, units: int, layer: str):
+    """"all", "none" (or None) or a checked list of unit numbers, before any work starts."""
+    if which is None or isinstance(which, str):
+        if which not in (None, "all", "none"):
+            raise NeuronscopeError(f"figures must be all, none or unit numbers, got {which!r}")
+        return which or "none"
+    which = [int(u) for u in which]
+    bad = [u for u in which if not 0 <= u < units]
+    if bad:
+        raise NeuronscopeError(f"figures: unit {bad[0]} is out of range: {layer} has {units} units")
+    return which
+
+
+def _ranges(values: list[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2, 5"."""
+    out, start = [], None
+    for i, v in enumerate(values):
+        start = v if start is None else start
+        if i + 1 == len(values) or values[i + 1] != v + 1:
+            out.append(f"{start}-{v}" if v != start else f"{v}")
+            start = None
+    return ", ".join(out)
 
 
 def _load(model):
@@ -260,9 +338,11 @@ def _calibrate(model, layer, images: ImageSource, manifest: dict):
     raise NeuronscopeError(f"none of the {len(images)} images could be read (first error: {errors[0][1]})")
 
 
-def _snapshot(accumulator, manifest: dict, image_ids) -> Stats:
-    """A `Stats` of the accumulator's current state; `image_ids[i]` names image i."""
+def _snapshot(accumulator, manifest: dict, image_ids, digests: np.ndarray) -> Stats:
+    """A `Stats` of the accumulator's current state; `image_ids[i]` names image i, `digests[i]` is
+    its content digest as read (0: not read)."""
     arrays = accumulator.state()
+    arrays["image_digest"] = np.array(digests, np.int64)
     positions = 1 if manifest["mode"] == "crop" else manifest["grid"][0] * manifest["grid"][1]
     referenced = referenced_images(arrays, positions)
     arrays["ref_index"] = referenced

@@ -42,11 +42,51 @@ class ImageSource:
         """Hash of the ordered ids: runs, shards and checkpoints over the same images share it."""
         digest = hashlib.sha256(self.kind.encode())
         for image_id in self.ids:
-            digest.update(b"\0" + image_id.encode())
+            digest.update(b"\0" + image_id.encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()[:16]
+
+    def content_fingerprint(self) -> str:
+        """Hash of every image's size in bytes (-1: missing), in order: as cheap as listing the
+        folder, and different for other files under the same names. Sizes, not times, so that a
+        copy of the images on another machine has the same fingerprint."""
+        digest = hashlib.sha256()
+        for index in range(len(self.ids)):
+            item = self.item(index)
+            if isinstance(item, np.ndarray):
+                size = item.nbytes
+                digest.update(content_digest(item).to_bytes(8, "little", signed=True))
+            else:
+                try:
+                    size = os.stat(item).st_size
+                except OSError:
+                    size = -1
+            digest.update(size.to_bytes(8, "little", signed=True))
         return digest.hexdigest()[:16]
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "root": self.root, "images": len(self.ids), "fingerprint": self.fingerprint()}
+        return {"kind": self.kind, "root": self.root, "images": len(self.ids), "fingerprint": self.fingerprint(),
+                "content": self.content_fingerprint()}
+
+    def digest(self, index: int) -> int:
+        """`content_digest` of image `index` (0 if it cannot be read)."""
+        return content_digest(self.item(index))
+
+
+def content_digest(item) -> int:
+    """A 64-bit digest (never 0) of a file's bytes or an array's pixels; 0 if the file cannot be read.
+    Recorded for every image as it is read, so that a later reader can tell a changed image."""
+    digest = hashlib.blake2b(digest_size=8)
+    if isinstance(item, np.ndarray):
+        digest.update(f"{item.dtype.str}{item.shape}".encode())
+        digest.update(np.ascontiguousarray(item).tobytes())
+    else:
+        try:
+            with open(item, "rb") as handle:
+                while block := handle.read(1 << 20):
+                    digest.update(block)
+        except OSError:
+            return 0
+    return int.from_bytes(digest.digest(), "little", signed=True) or 1
 
 
 def resolve_source(source=None, *, limit: int | None = None, seed: int = 0) -> ImageSource:

@@ -45,11 +45,11 @@ def dataset_stats(model, layer: str, stats=None, images=None, *, limit: int | No
                                      progress=False, workers=0, batch_size=16)
     if isinstance(stats, (str, Path)):
         stats = dataset.load_stats(stats)
+    stats.require_complete()
     if stats.layer != layer or not stats.manifest["pre_relu"]:
         raise NeuronscopeError(f"the statistics are of {stats.layer} ({'pre' if stats.manifest['pre_relu'] else 'post'}"
                                f"-activation); tuning needs pre-activation statistics of {layer}")
-    if stats.model != model.name:
-        raise NeuronscopeError(f"the statistics are of model {stats.model}, not {model.name}")
+    stats.check_model(model)
     return stats
 
 

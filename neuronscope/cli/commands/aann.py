@@ -31,7 +31,7 @@ def add_family_args(p) -> None:
     d = Motif()
     p.add_argument("--radius", type=validate.positive_float, default=d.radius,
                    help=f"ideal curve radius, source positions "
-                                                                 f"(default {d.radius})")
+                        f"(default {d.radius})")
     p.add_argument("--tolerance", type=validate.float_range(0, 180, low_open=True), default=d.tolerance_deg,
                    help=f"angular tolerance of alignment, degrees (default {d.tolerance_deg})")
     p.add_argument("--width", type=validate.positive_float, default=d.width,

@@ -12,6 +12,7 @@ import numpy as np
 
 from neuronscope.circuits import expanded_weights, figures, views
 from neuronscope.circuits.equivariance import equivariance
+from neuronscope.circuits.expanded import unit_list
 from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError
@@ -30,7 +31,7 @@ def add_family_args(p) -> None:
     p.add_argument("--target-family", metavar="FAMILY", help=f"the target's curve family: {FAMILY_HELP}")
     p.add_argument("--images", default=None, type=validate.existing_path,
                    help="images for dataset SDs when families are found "
-                                                  "(default: the bundled photographs)")
+                        "(default: the bundled photographs)")
 
 
 def families_from_args(model, args) -> tuple[Family, Family]:
@@ -39,6 +40,7 @@ def families_from_args(model, args) -> tuple[Family, Family]:
     for layer, given in ((args.source, args.source_family), (args.target, args.target_family)):
         if given is not None:
             family = Family.parse(given, layer)
+            unit_list(model, layer, family.units)  # units the layer has
         else:
             family = find_family(model, layer, images=args.images).require("pass one explicitly")
             print(f"found {len(family)} curve units in {layer}: {', '.join(map(str, family.units))}")
@@ -54,14 +56,14 @@ def register(subparsers) -> None:
     add_family_args(p)
     p.add_argument("--bin-deg", type=validate.float_range(0, 180, low_open=True), default=45.0,
                    help="orientation-difference bin for equivariance "
-                                                                "(default 45)")
+                        "(default 45)")
     p.add_argument("--shuffles", type=validate.positive_int, default=200,
                    help="orientation shuffles for the equivariance null "
-                                                            "(default 200)")
+                        "(default 200)")
     p.add_argument("--seed", type=validate.seed, default=0, help="seed of the shuffles")
     p.add_argument("--sectors", type=validate.positive_int, default=4,
                    help="orientation sectors each family is split into "
-                                                          "for the paths graph (default 4)")
+                        "for the paths graph (default 4)")
     p.add_argument("--top", type=validate.positive_int, default=6, help="downstream units shown (default 6)")
     p.set_defaults(func=run)
 

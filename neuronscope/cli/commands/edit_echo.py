@@ -30,7 +30,7 @@ def register(subparsers) -> None:
                    help="orientation step of the arcs (default 5)")
     p.add_argument("--radii", type=validate.int_range(1, 256), default=16,
                    help="arc radii, log-spaced from 1/16 of the field to "
-                                                         "the field (default 16)")
+                        "the field (default 16)")
     p.set_defaults(func=run)
 
 

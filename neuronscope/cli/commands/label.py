@@ -21,6 +21,8 @@ def register(subparsers) -> None:
     p.add_argument("--categories", help="comma-separated categories (default: curve,imperfect curve,unrelated,"
                                         "opposing curve)")
     p.add_argument("--seed", type=validate.seed, help="seed of the presentation order (default 0, or the session's)")
+    p.add_argument("--images", type=validate.existing_dir, metavar="DIR",
+                   help="the folder the result's images are in now, if they moved since the stats run")
     p.add_argument("--terminal", action="store_true", help="label in this terminal instead of a web page")
     p.add_argument("--host", default="127.0.0.1", help="address the web page listens on (default 127.0.0.1)")
     p.add_argument("--port", type=validate.port, default=8765,
@@ -33,7 +35,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     unit = parse_unit(load_stats(args.result), args.neuron) if args.neuron else None
     categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
-    session = LabelSession(args.result, unit, categories, args.seed)
+    session = LabelSession(args.result, unit, categories, args.seed, images=args.images)
     if args.figures:
         folder = Path(args.result) / "labels" / "figures"
         plot_label_figures(session, folder)

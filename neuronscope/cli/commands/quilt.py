@@ -25,6 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("--attribution", action="store_true",
                    help="under each crop, its attribution to --source by position, and the top source units")
     p.add_argument("--source", help="source layer of --attribution (default: the previous layer)")
+    p.add_argument("--images", type=validate.existing_dir, metavar="DIR",
+                   help="the folder the result's images are in now, if they moved since the stats run")
     p.add_argument("--weights", type=validate.existing_file,
                    help="weight file of the result's model (default: the model's own)")
     p.add_argument("--device", type=validate.device, help="torch device for --attribution, e.g. cuda (default cpu)")
@@ -32,7 +34,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    stats = load_stats(args.result)
+    stats = load_stats(args.result, args.images)
     unit = parse_unit(stats, args.neuron)
     model = load_model(stats.model, weights=args.weights, device=args.device) if args.attribution else None
     plot_quilt(stats, unit, args.out, per_row=args.per_row, thumb=args.thumb, attribution=args.attribution,

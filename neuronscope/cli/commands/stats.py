@@ -5,10 +5,11 @@ The last line printed is `images=N skipped=K positions=P seconds=S` (P: values p
 
 from __future__ import annotations
 
+import argparse
+
 from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.dataset import compute_stats
-from neuronscope.errors import NeuronscopeError
 
 
 def register(subparsers) -> None:
@@ -18,14 +19,16 @@ def register(subparsers) -> None:
     p.add_argument("layer", help="layer name")
     p.add_argument("--images", type=validate.existing_path,
                    help="image folder (recursive) or list file (.csv with a path/file column, or one "
-                                    "path per line); default: the bundled sample images")
+                        "path per line); default: the bundled sample images")
     p.add_argument("--out", required=True, type=validate.out_dir,
                    help="result folder (stats.npz, manifest.json, summary.csv, figures/)")
     p.add_argument("--crop", action="store_true",
                    help="one value per image: the receptive-field crop of --position instead of every position")
     p.add_argument("--position", type=validate.position, help="Y,X position for --crop (default: the central position)")
     p.add_argument("--post-relu", action="store_true", help="record values after the layer's ReLU (default: before)")
-    p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run checkpointed in --out (or, when it is finished, only draw --figures)")
+    p.add_argument("--overwrite", action="store_true", help="replace the result already in --out")
     p.add_argument("--shard", help="compute part i of n (1-based, e.g. 2/8); combine with stats-merge")
     p.add_argument("--limit", type=validate.positive_int, help="use a random subset of this many images (seeded)")
     p.add_argument("--seed", type=validate.seed, default=0, help="seed for --limit and the example sample (default 0)")
@@ -40,7 +43,8 @@ def register(subparsers) -> None:
                    help="activation ranges the example sample is stratified by (divides 1024; default 16)")
     p.add_argument("--per-stratum", type=validate.int_range(1, 4096), default=16,
                    help="examples sampled per stratum (default 16)")
-    p.add_argument("--figures", default="all", help="distribution figures: all, none, or units like 3,17 (default all)")
+    p.add_argument("--figures", type=figure_units, default="none",
+                   help="distribution figures to draw into --out/figures: all, none, or units like 3,17 (default none)")
     p.add_argument("--checkpoint-every", type=validate.nonnegative_float, default=60.0,
                    help="seconds between checkpoints (default 60)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,9 +55,9 @@ def run(args) -> int:
     stats = compute_stats(
         model_from_args(args), args.layer, args.images, args.out, crop=args.crop, position=args.position,
         pre_relu=not args.post_relu, batch_size=args.batch_size, workers=args.workers, resume=args.resume,
-        shard=args.shard, seed=args.seed, limit=args.limit, resize=args.resize, size=args.size, strata=args.strata,
-        per_stratum=args.per_stratum,
-        figures=figure_units(args.figures), checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+        overwrite=args.overwrite, shard=args.shard, seed=args.seed, limit=args.limit, resize=args.resize,
+        size=args.size, strata=args.strata, per_stratum=args.per_stratum, figures=args.figures,
+        checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
     )
     print(f"wrote {args.out}")
     print(summary_line(stats))
@@ -66,11 +70,11 @@ def summary_line(stats) -> str:
 
 
 def figure_units(text: str):
-    """--figures value: "all", "none" or a list of unit numbers."""
+    """--figures type: "all", "none" or a list of unit numbers (checked against the layer later)."""
     if text in ("all", "none"):
         return text
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise NeuronscopeError(f"--figures must be all, none or unit numbers like 3,17; got {text!r}") from None
+        return validate.int_list(0)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be all, none or unit numbers like 3,17; got {text!r}") from None
 

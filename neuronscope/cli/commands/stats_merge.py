@@ -12,12 +12,14 @@ def register(subparsers) -> None:
                               description=__doc__)
     p.add_argument("dirs", nargs="+", type=validate.existing_dir, help="result folders of the shards")
     p.add_argument("--out", required=True, type=validate.out_dir, help="folder for the merged result")
-    p.add_argument("--figures", default="all", help="distribution figures: all, none, or units like 3,17 (default all)")
+    p.add_argument("--overwrite", action="store_true", help="replace the result already in --out")
+    p.add_argument("--figures", type=figure_units, default="none",
+                   help="distribution figures: all, none, or units like 3,17 (default none)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    stats = merge_results(args.dirs, args.out, figures=figure_units(args.figures))
+    stats = merge_results(args.dirs, args.out, figures=args.figures, overwrite=args.overwrite)
     print(f"wrote {args.out}")
     print(summary_line(stats))
     return 0

@@ -47,7 +47,7 @@ def add_units_args(p) -> None:
                    help="a `neuronscope stats` result folder of the layer (pre-ReLU) for the SD units")
     p.add_argument("--images", type=validate.existing_path,
                    help="else compute them over these images (folder or list; default: the bundled "
-                                    "scikit-image photographs), every position of the layer")
+                        "scikit-image photographs), every position of the layer")
     p.add_argument("--limit", type=validate.positive_int, help="use a seeded random subset of this many --images")
 
 

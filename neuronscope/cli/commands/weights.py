@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--top", type=validate.positive_int, default=48, help="kernels shown, strongest first (default 48)")
     p.add_argument("--families", metavar="JSON", type=validate.existing_file,
                    help="families of the source layer: a JSON file name -> units "
-                                                      "(or a saved family) for the family contributions")
+                        "(or a saved family) for the family contributions")
     p.add_argument("--measure", choices=sorted(views.MEASURES), default="positive",
                    help="family contribution measure (default positive: total positive weight)")
     p.set_defaults(func=run)

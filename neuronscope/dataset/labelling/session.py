@@ -39,13 +39,13 @@ class Item(NamedTuple):
 class LabelSession:
     """Labels of one unit of the `stats` result in `result_dir`. `unit` may be left out when the
     layer has one unit or one session already exists; `categories` (default DEFAULT_CATEGORIES)
-    and `seed` must match an existing session's when given."""
+    and `seed` must match an existing session's when given. `images`: the folder the images are
+    in now, if they moved since the statistics run (see `load_stats`)."""
 
-    def __init__(self, result_dir, unit: int | None = None, categories=None, seed: int | None = None):
+    def __init__(self, result_dir, unit: int | None = None, categories=None, seed: int | None = None, images=None):
         self.result_dir = Path(result_dir)
-        self.stats = load_stats(result_dir)
-        if not self.stats.complete:
-            raise NeuronscopeError(f"{result_dir} is unfinished; complete it with --resume first")
+        self.stats = load_stats(result_dir, images)
+        self.stats.require_complete(f"the statistics in {result_dir}")
         self.unit = check_unit(self.stats, _default_unit(self.result_dir, self.stats) if unit is None else unit)
         self.path = self.result_dir / "labels" / f"unit_{self.unit:04d}.jsonl"
         records = _records(self.path)
@@ -58,6 +58,7 @@ class LabelSession:
             raise NeuronscopeError(f"categories must be distinct non-empty names, got {categories}")
         self.categories = categories
         self.items = self._shuffled_items()
+        self.stats.check_images(item.example.image for item in self.items)
         self._header = header or self._new_header()
         if header is not None:
             wanted = self._new_header()
