@@ -160,6 +160,15 @@ CASES = {
         (["--out", "{out}", "--steps", "0"], "--steps"), (["--out", "{text}"], "--out"),
         (["--out", "{out}", "--images", "{missing}"], "--images"),
     ],
+    "atlas": [
+        ([E, "--layers", "block6_expand", "--out", "{out}", "--steps", "0"], "--steps"),
+        ([E, "--layers", "block6_expand", "--out", "{out}", "--size", "100000"], "--size"),
+        ([E, "--layers", "block6_expand", "--out", "{text}"], "--out"),
+        ([E, "--layers", "nolayer", "--out", "{out}"], "nolayer"),
+        ([E, "--layers", "block6_expand", "--out", "{out}", "--units", "x"], "units"),
+        ([E, "--layers", "block6_expand", "--out", "{out}", "--units", "99999"], "99999"),
+        ([E, "--layers", "block6_expand", "--out", "{out}", "--diversity", "1"], "diversity"),
+    ],
     "predict": [
         ([E, "{missing}"], "no such file"), ([E, "{dir}"], "folder"), ([E, "{text}"], "cannot read image"),
         ([E, "{bomb}"], "{bomb}"),
