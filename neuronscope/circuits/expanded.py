@@ -6,7 +6,9 @@ Replacing every ReLU by the identity and every max-pool by an average-pool ("lin
 approximation", `ns.linearized()`) makes the whole path linear, and its kernel can be read as the
 gradient of one target position with respect to the source layer. Other elementwise
 nonlinearities (InceptionV1's local response normalisation) are linearised where they stand for
-a black input and an all-zero source.
+a black input and an all-zero source. Global mixing (squeeze-excite gates, attention) is held
+at its value there (`linearized(local=True)`): the kernel is the local path. A result that is
+identically zero is refused, never returned as a kernel.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ def expanded_weights(model: Model, source: str, target: str, units: Sequence[int
     slots = _slots(model, target, window, n, pack)
     per_pass = max(1, batch_size) * len(slots)
     kernels, shared = [], True
-    with linearized(), torch.enable_grad():
+    with linearized(local=True), torch.enable_grad():
         for i in range(0, len(units), per_pass):
             chunk = units[i:i + per_pass]
             elements = -(-len(chunk) // len(slots))
@@ -137,7 +139,11 @@ def expanded_weights(model: Model, source: str, target: str, units: Sequence[int
             if not shared:
                 leaf, out = _run(model, source, target, n, elements, elements)
             kernels.append(_backward(leaf, out.expand(elements, *out.shape[1:]), chunk, slots, window))
-    return torch.cat(kernels)
+    kernels = torch.cat(kernels)
+    if not kernels.any():
+        raise NeuronscopeError(f"the expanded weights from {source} to {target} are identically zero under the linear "
+                               "approximation (no linear path between them, or every one blocked)")
+    return kernels
 
 
 def _backward(leaf, out, units: list[int], slots: list[tuple[int, int]], window: Span) -> torch.Tensor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 
 import torch
@@ -57,6 +56,7 @@ class Model:
     default_layer: str | None = None   # the layer its curve detectors are in
     default_source: str | None = None  # the layer below it whose families feed them
     layer_prefix: str = ""             # short layer names: "3b" means "mixed3b"
+    input_size: int = 224  # the side of the images it was trained on (evaluation crops to it)
 
     def __init__(self, net: nn.Module, activations: dict[str, str | None],
                  preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -78,7 +78,7 @@ class Model:
             tensor = next(self.net.buffers(), None)
         return tensor.device if tensor is not None else torch.device("cpu")
 
-    def to(self, device) -> "Model":
+    def to(self, device) -> Model:
         self.net.to(device)
         return self
 
@@ -133,14 +133,17 @@ class Model:
         return {name: tuple(values[name].shape[1:]) for name in wanted}
 
     def receptive_field(self, layer: str, input_size: int | tuple[int, int] = 224) -> ReceptiveField:
-        """Exact receptive field of `layer`'s positions for inputs of `input_size`."""
+        """Exact receptive field of `layer`'s positions for inputs of `input_size` (its local
+        field, with `global_dependence` set where the layer also depends on the whole input)."""
         self.check_layers([layer])
         h, w = _hw(input_size)
         geom = self._geometry(layer, h, w)
+        if isinstance(geom, ReceptiveField):  # measured rather than computed
+            return geom
         return ReceptiveField(layer, (h, w), (geom.h.n, geom.w.n), (geom.h.size, geom.w.size),
                               (geom.h.stride, geom.w.stride), (geom.h.start, geom.w.start))
 
-    def _geometry(self, layer: str, h: int, w: int) -> ops.Geometry:
+    def _geometry(self, layer: str, h: int, w: int) -> ops.Geometry | ReceptiveField:
         recorder = Recorder([layer], self.activations, pre_relu=True)
         return self.run(ops.Geometry.of_input(h, w), recorder)[layer]
 
@@ -173,91 +176,3 @@ class NativeModel(Model):
         self.net(x, recorder)
 
 
-class WrappedModel(Model):
-    """Any `torch.nn.Module`; its layers are its (named) sub-modules, read with forward hooks.
-
-    Its receptive fields are measured by impulse response at the central positions (its
-    architecture is not known to neuronscope); this assumes the centre's field lies inside
-    the input.
-    """
-
-    def __init__(self, module: nn.Module, preprocess=None, layers=None, labels=None, name="wrapped"):
-        modules = dict(module.named_modules())
-        if layers is None:
-            layers = {n: None for n, m in modules.items() if n and n != "logits"}
-        elif not isinstance(layers, dict):
-            layers = {n: None for n in layers}
-        missing = [n for n in layers if n not in modules]
-        if missing:
-            raise NeuronscopeError(f"module has no sub-module {missing[0]!r}")
-        super().__init__(module, {**layers, "logits": None}, preprocess, labels)
-        self.name = name
-
-    def _forward(self, x, recorder):
-        # Linearising swaps modules, so hooks go on the modules in place once that is done.
-        with _linear_modules(self.net) if ops.is_linearized() else contextlib.nullcontext():
-            modules = dict(self.net.named_modules())
-            handles = [modules[name].register_forward_hook(lambda _m, _i, out, name=name: recorder(name, out))
-                       for name in self.activations
-                       if name != "logits" and (name in recorder.wanted or name in recorder.interventions)]
-            try:
-                recorder("logits", self.net(x))
-            finally:
-                for h in handles:
-                    h.remove()
-
-    def _geometry(self, layer, h, w):
-        """Measure the fields of two neighbouring central positions by back-propagating a
-        random (so nothing cancels) mix of their channels to the input, with ReLUs linearised."""
-        x = torch.zeros(1, 3, h, w, device=self.device, requires_grad=True)
-        with ops.linearized():
-            out = self.capture(x, [layer], pre_relu=True)[layer]
-        mix = torch.rand(out.shape[1], generator=torch.Generator().manual_seed(0)).to(out) + 0.5
-        gh, gw = out.shape[-2:]
-        cy, cx = (gh - 1) // 2, (gw - 1) // 2
-        spans = []
-        for y, xx in ((cy, cx), (min(cy + 1, gh - 1), min(cx + 1, gw - 1))):
-            (grad,) = torch.autograd.grad((out[0, :, y, xx] * mix).sum(), x, retain_graph=True)
-            support = grad.abs().sum(dim=(0, 1)) > 0
-            ys, xs = support.any(dim=1).nonzero(), support.any(dim=0).nonzero()
-            spans.append(((int(ys.min()), int(ys.max())), (int(xs.min()), int(xs.max()))))
-        (r0, c0), (r1, c1) = spans
-
-        def axis(n, centre, a, b):
-            stride = b[0] - a[0] if n > 1 else 1
-            return ops.Axis(n, stride, a[0] - centre * stride, a[1] - a[0] + 1)
-
-        return ops.Geometry(axis(gh, cy, r0, r1), axis(gw, cx, c0, c1))
-
-
-@contextlib.contextmanager
-def _linear_modules(net: nn.Module):
-    """Temporarily swap ReLU-like modules for identities and max-pools for average-pools."""
-    swapped = []
-    for parent in net.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU)):
-                new = nn.Identity()
-            elif isinstance(child, nn.MaxPool2d):
-                new = nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode,
-                                   count_include_pad=False)
-            else:
-                continue
-            setattr(parent, name, new)
-            swapped.append((parent, name, child))
-    try:
-        yield
-    finally:
-        for parent, name, child in swapped:
-            setattr(parent, name, child)
-
-
-def wrap(module: nn.Module, preprocess=None, layers=None, labels=None, name: str = "wrapped") -> Model:
-    """Wrap any `nn.Module` so every neuronscope tool works on it.
-
-    `layers`: sub-module names to expose (default: all), or a dict name -> "relu" / "relu6" /
-    None giving the activation that follows the module, so `pre_relu=False` applies it.
-    Write ReLUs and max-pools as modules (`nn.ReLU`, `nn.MaxPool2d`), not functions: `linearized()`
-    can only swap modules, and receptive fields and expanded weights rely on it.
-    """
-    return WrappedModel(module, preprocess, layers, labels, name)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 
-@lru_cache(maxsize=None)
+@cache
 def _classes() -> list[dict[str, str]]:
     text = resources.files("neuronscope.models").joinpath("imagenet_classes.tsv").read_text()
     return list(csv.DictReader(text.splitlines(), delimiter="\t"))

@@ -7,6 +7,8 @@ from the input size, as in the graphs these models were trained in.
 
 `linearized()` swaps every ReLU for the identity and every max-pool for an average-pool over
 the same (unpadded) window: the "linear approximation" used to read weights between layers.
+Wrapped models (any `nn.Module`) get the same through `LinearMode`, a torch function mode that
+reaches functional calls (`F.relu(x, inplace=True)`) as well as modules.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_LINEAR = contextvars.ContextVar("neuronscope_linear", default=False)
+_LINEAR = contextvars.ContextVar("neuronscope_linear", default=None)
 
 
 @contextlib.contextmanager
-def linearized():
-    """Within this block, ReLUs are the identity and max-pools are average-pools."""
-    token = _LINEAR.set(True)
+def linearized(local: bool = False):
+    """Within this block, ReLU-like activations (ReLU, ReLU6, leaky ReLU, ELU, GELU, SiLU, Mish,
+    Hardswish) are the identity, hard-sigmoid is its linear part and max-pools are average-pools.
+
+    `local=True` also cuts global mixing (in wrapped models): a global pooling (as in
+    squeeze-excite gates) is held at its value with no gradient, and attention is replaced by
+    each token keeping its own value, so gradients show a position's local path alone.
+    """
+    token = _LINEAR.set("local" if local else "linear")
     try:
         yield
     finally:
@@ -34,7 +42,11 @@ def linearized():
 
 
 def is_linearized() -> bool:
-    return _LINEAR.get()
+    return _LINEAR.get() is not None
+
+
+def is_local() -> bool:
+    return _LINEAR.get() == "local"
 
 
 def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
@@ -53,19 +65,19 @@ class Axis:
     start: int = 0
     size: int = 1
 
-    def window(self, k: int, s: int) -> "Axis":
+    def window(self, k: int, s: int) -> Axis:
         before, _ = same_padding(self.n, k, s)
         return Axis(math.ceil(self.n / s), self.stride * s, self.start - before * self.stride,
                     self.size + (k - 1) * self.stride)
 
-    def union(self, other: "Axis") -> "Axis":
+    def union(self, other: Axis) -> Axis:
         if (self.n, self.stride) != (other.n, other.stride):
             raise ValueError("cannot merge feature maps of different grids")
         start = min(self.start, other.start)
         end = max(self.start + self.size, other.start + other.size)
         return Axis(self.n, self.stride, start, end - start)
 
-    def pooled(self) -> "Axis":
+    def pooled(self) -> Axis:
         return Axis(1, self.stride * self.n, self.start, self.size + (self.n - 1) * self.stride)
 
 
@@ -77,13 +89,13 @@ class Geometry:
     w: Axis
 
     @classmethod
-    def of_input(cls, height: int, width: int) -> "Geometry":
+    def of_input(cls, height: int, width: int) -> Geometry:
         return cls(Axis(height), Axis(width))
 
-    def window(self, k: tuple[int, int], s: tuple[int, int]) -> "Geometry":
+    def window(self, k: tuple[int, int], s: tuple[int, int]) -> Geometry:
         return Geometry(self.h.window(k[0], s[0]), self.w.window(k[1], s[1]))
 
-    def union(self, other: "Geometry") -> "Geometry":
+    def union(self, other: Geometry) -> Geometry:
         return Geometry(self.h.union(other.h), self.w.union(other.w))
 
 
@@ -127,7 +139,19 @@ def relu6(x):
     return F.relu6(x)
 
 
-ACTIVATIONS = {"relu": relu, "relu6": relu6, None: lambda x: x}
+def _unless_linear(fn):
+    return lambda x: x if isinstance(x, Geometry) or is_linearized() else fn(x)
+
+
+# Activation that follows a layer, by name (`wrap(..., layers={name: activation})`).
+ACTIVATIONS = {"relu": relu, "relu6": relu6, None: lambda x: x,
+               "gelu": _unless_linear(F.gelu), "silu": _unless_linear(F.silu), "swish": _unless_linear(F.silu),
+               "hardswish": _unless_linear(F.hardswish), "leaky_relu": _unless_linear(F.leaky_relu),
+               "elu": _unless_linear(F.elu), "mish": _unless_linear(F.mish),
+               "hardsigmoid": lambda x: x if isinstance(x, Geometry) else
+               (x / 6 + 0.5 if is_linearized() else F.hardsigmoid(x)),
+               "sigmoid": lambda x: x if isinstance(x, Geometry) else torch.sigmoid(x),
+               "tanh": lambda x: x if isinstance(x, Geometry) else torch.tanh(x)}
 
 
 def pointwise(fn, x):

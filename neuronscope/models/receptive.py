@@ -14,6 +14,10 @@ class ReceptiveField:
 
     Position (y, x) sees input rows `start[0] + y*stride[0]` to `... + size[0] - 1` (and the same
     for columns). `start` is negative where the field reaches into the padding.
+
+    `global_dependence`: the layer also depends on the whole input (through a global pooling,
+    as in squeeze-excite, or attention); size, stride and start then describe its local field,
+    the path that remains when that global mixing is held fixed.
     """
 
     layer: str
@@ -22,6 +26,7 @@ class ReceptiveField:
     size: tuple[int, int]
     stride: tuple[int, int]
     start: tuple[int, int]
+    global_dependence: bool = False
 
     def box(self, y: int, x: int) -> tuple[int, int, int, int]:
         """(top, left, bottom, right) of position (y, x)'s field; bottom/right exclusive."""

@@ -44,7 +44,7 @@ def load_state_dict(path: Path, expected: dict[str, tuple[int, ...]], source: st
     where = source or str(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unpickling failure means a corrupt or foreign file
+    except Exception as exc:  # noqa: BLE001 any unpickling failure means a corrupt or foreign file
         raise WeightsError(f"{where} is not a readable weight file ({type(exc).__name__}: {exc})") from None
     if not isinstance(state, dict):
         raise WeightsError(f"{where} does not hold a state dict")
