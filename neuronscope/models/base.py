@@ -138,12 +138,10 @@ class Model:
         self.check_layers([layer])
         h, w = _hw(input_size)
         geom = self._geometry(layer, h, w)
-        if isinstance(geom, ReceptiveField):  # measured rather than computed
-            return geom
         return ReceptiveField(layer, (h, w), (geom.h.n, geom.w.n), (geom.h.size, geom.w.size),
-                              (geom.h.stride, geom.w.stride), (geom.h.start, geom.w.start))
+                              (geom.h.stride, geom.w.stride), (geom.h.start, geom.w.start), geom.global_dependence)
 
-    def _geometry(self, layer: str, h: int, w: int) -> ops.Geometry | ReceptiveField:
+    def _geometry(self, layer: str, h: int, w: int) -> ops.Geometry:
         recorder = Recorder([layer], self.activations, pre_relu=True)
         return self.run(ops.Geometry.of_input(h, w), recorder)[layer]
 

@@ -83,10 +83,12 @@ class Axis:
 
 @dataclass(frozen=True)
 class Geometry:
-    """Receptive-field bookkeeping that flows through a network in place of a tensor."""
+    """Receptive-field bookkeeping that flows through a network in place of a tensor.
+    `global_dependence`: see `ReceptiveField` (set by measured fields)."""
 
     h: Axis
     w: Axis
+    global_dependence: bool = False
 
     @classmethod
     def of_input(cls, height: int, width: int) -> Geometry:

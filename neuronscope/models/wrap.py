@@ -27,7 +27,6 @@ from neuronscope.errors import NeuronscopeError
 from neuronscope.models import ops
 from neuronscope.models.base import Model, _hw
 from neuronscope.models.linearize import LinearMode
-from neuronscope.models.receptive import ReceptiveField
 
 MAX_PROBE = 8192  # largest input side tried when a receptive field does not fit the input
 MAX_PREFIX = 8    # most prefix (class, register) tokens looked for in a token layer
@@ -177,13 +176,13 @@ class WrappedModel(Model):
             self._fields[key] = self._measure_field(layer, h, w)
         return self._fields[key]
 
-    def _measure_field(self, layer, h, w) -> ReceptiveField:
+    def _measure_field(self, layer, h, w) -> ops.Geometry:
         grid, boxes = self._support(layer, (h, w), local=True)
         if boxes[0] is None:  # no local path: a global summary (pooled to 1 x 1, an SE gate)
             _, full = self._support(layer, (h, w), local=False)
             if full[0] is None:
                 raise NeuronscopeError(f"{layer} does not depend on the input")
-            return ReceptiveField(layer, (h, w), grid, (h, w), (h, w), (0, 0), global_dependence=True)
+            return _geometry(grid, (h, w), (h, w), (0, 0), True)
         size, scale = (h, w), 1
         while not _fits(size, grid, boxes):
             scale *= 2
@@ -212,17 +211,17 @@ class WrappedModel(Model):
         start = tuple(boxes[0][2 * a] - centre[a] * stride[a] for a in range(2))
         _, full = self._support(layer, probe, local=False, both=False)
         rf_grid = grid if probe == (h, w) else self.layer_shapes((h, w), [layer])[layer][-2:]
-        rf = ReceptiveField(layer, (h, w), tuple(rf_grid), field, stride, start,
-                            global_dependence=full[0] != boxes[0])
+        geom = _geometry(tuple(rf_grid), field, stride, start, full[0] != boxes[0])
         if probe != (h, w):
-            self._check_visible(rf)
-        return rf
+            self._check_visible(layer, h, w, geom)
+        return geom
 
-    def _check_visible(self, rf: ReceptiveField) -> None:
+    def _check_visible(self, layer, h, w, geom: ops.Geometry) -> None:
         """The central field at the requested size, clipped to the input, is what the gradient shows."""
-        (h, w), layer = rf.input_size, rf.layer
         _, boxes = self._support(layer, (h, w), local=True, both=False)
-        top, left, bottom, right = rf.box(*rf.central_position())
+        cy, cx = (geom.h.n - 1) // 2, (geom.w.n - 1) // 2
+        top, left = geom.h.start + cy * geom.h.stride, geom.w.start + cx * geom.w.stride
+        bottom, right = top + geom.h.size, left + geom.w.size
         want = (max(top, 0), min(bottom, h) - 1, max(left, 0), min(right, w) - 1)
         if boxes[0] != want:
             raise NeuronscopeError(f"the receptive field of {layer} depends on the input size in a way that cannot be "
@@ -267,6 +266,11 @@ class WrappedModel(Model):
             rows, cols = support.any(dim=1).nonzero()[:, 0], support.any(dim=0).nonzero()[:, 0]
             boxes.append((int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())))
         return (int(gh), int(gw)), boxes
+
+
+def _geometry(grid, size, stride, start, global_dependence: bool) -> ops.Geometry:
+    return ops.Geometry(*(ops.Axis(grid[a], stride[a], start[a], size[a]) for a in range(2)),
+                        global_dependence=global_dependence)
 
 
 def _fits(size, grid, boxes) -> bool:
