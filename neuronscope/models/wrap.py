@@ -206,7 +206,7 @@ class WrappedModel(Model):
         centre = ((grid[0] - 1) // 2, (grid[1] - 1) // 2)
         measured = tuple(boxes[1][2 * a] - boxes[0][2 * a] for a in range(2))
         if measured != stride:
-            raise NeuronscopeError(f"{layer}'s stride is not the same at different input sizes ({stride} vs {measured})")
+            raise NeuronscopeError(f"{layer}'s stride differs between input sizes ({stride} vs {measured})")
         field = tuple(boxes[0][2 * a + 1] - boxes[0][2 * a] + 1 for a in range(2))
         start = tuple(boxes[0][2 * a] - centre[a] * stride[a] for a in range(2))
         _, full = self._support(layer, probe, local=False, both=False)
