@@ -115,9 +115,9 @@ def test_web_page_on_localhost_shows_crops_blind_and_saves_each_answer(result, f
     host, port = server.server_address[:2]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    base = f"http://{host}:{port}"
+    base = server.url.rstrip("/")
     try:
-        assert host == "127.0.0.1"
+        assert host == "127.0.0.1" and base.startswith(f"http://127.0.0.1:{port}/s/")
         kind, page = _request(base, "/")
         assert kind.startswith("text/html") and b"<script>" in page
         assert b"http" not in page and b"<link" not in page  # no external assets

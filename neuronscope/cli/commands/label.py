@@ -47,10 +47,9 @@ def run(args) -> int:
         label_in_terminal(session)
         return 0
     server = make_server(session, args.host, args.port)
-    host, port = server.server_address[:2]
     print(f"labelling {session.stats.layer}:{session.unit} ({session.answered} of {len(session)} done) at "
-          f"http://{host}:{port}/  - answers are saved to {session.path} as they are given; Ctrl-C stops",
-          flush=True)
+          f"{server.url}  (the address holds this session's secret: share it with no one) - answers are saved to "
+          f"{session.path} as they are given; Ctrl-C stops", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
