@@ -41,7 +41,8 @@ class Settings:
     seed: int = 0
     examples: int = 8         # top dataset examples per unit
     thumb: int = 64           # example crops are resized to this square
-    chunk: int = 32           # units per featvis / examples / weights task
+    chunk: int = 32           # units per featvis / examples task
+    weight_chunk: int = 128   # target units per expanded-weights task (all of the layer's units)
     shard_images: int = 256   # images per statistics task
     limit: int | None = None  # a seeded random subset of the images
     batch_size: int = 32
@@ -50,7 +51,8 @@ class Settings:
     family: bool = True       # look for a curve family in each layer (and draw radial tuning)
 
     def check(self) -> None:
-        positive = ("steps", "size", "examples", "thumb", "chunk", "shard_images", "batch_size", "resize", "image_size")
+        positive = ("steps", "size", "examples", "thumb", "chunk", "weight_chunk", "shard_images", "batch_size",
+                    "resize", "image_size")
         bad = [k for k in positive if getattr(self, k) < 1]
         if bad or self.diversity < 0 or self.diversity == 1:
             raise NeuronscopeError(f"atlas settings {', '.join(bad) or 'diversity'} out of range: "
@@ -100,7 +102,7 @@ def plan(model, layers: list[str], units: dict[str, list[int]], images, settings
             tasks.append(Task("featvis", layer, (first, stop)))
             tasks.append(Task("examples", layer, (first, stop), deps=[merge.id]))
         if i > 0:
-            for first, stop in _chunks(list(range(_unit_count(model, layer))), settings.chunk):
+            for first, stop in _chunks(list(range(_unit_count(model, layer))), settings.weight_chunk):
                 tasks.append(Task("weights", layer, (first, stop), source=layers[i - 1]))
         if settings.family:
             tasks.append(Task("family", layer, (), deps=[merge.id]))
