@@ -19,16 +19,12 @@ import tempfile
 import traceback
 
 from neuronscope.cli import commands
-from neuronscope.errors import NeuronscopeError
+from neuronscope.errors import NeuronscopeError, plain
 
 # Values that start with a minus sign but are numbers or lists of numbers ("-1", "-0.5", "-1,3",
 # "-1e-3"), so that `--position -1,3` reads the value (and refuses it by its range) instead of
 # failing with "expected one argument".
 _NEGATIVE_VALUE = re.compile(r"^-\.?\d[\w.,:+\-]*$|^-inf\b")
-
-
-# torch's own text when a weights-only load fails, which tells the user to disable the protection.
-_UNSAFE_ADVICE = re.compile(r"weights_only|weights only|trusted source|file an issue|arbitrary code", re.IGNORECASE)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,9 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def one_line(message) -> str:
     """A message as one line: torch's advice to unpickle with weights_only=False (never safe to
     follow for a file of unknown origin) dropped, whitespace runs (newlines too) made single spaces."""
-    sentences = re.split(r"(?<=[.!?:])\s+|\n+", str(message))
-    kept = [s for s in sentences if not _UNSAFE_ADVICE.search(s)]
-    return " ".join(" ".join(kept).split()) or type(message).__name__
+    return plain(message) or type(message).__name__
 
 
 def main(argv: list[str] | None = None) -> int:

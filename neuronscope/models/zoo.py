@@ -40,11 +40,12 @@ def _inceptionv1_weights(path, progress: bool) -> Path:
         return path
     cached = weightfiles.cache_dir() / "inception5h.pth"
     if cached.exists():
-        weightfiles.check_recorded_hash(cached)
+        weightfiles.check_recorded_hash(cached, weightfiles.wanted_sha256("inceptionv1"))
         return cached
     url = os.environ.get("NEURONSCOPE_INCEPTIONV1_URL", INCEPTIONV1_URL)
     try:
-        return weightfiles.download(url, cached, _shapes(inceptionv1.InceptionV1Net()), progress)
+        return weightfiles.download(url, cached, _shapes(inceptionv1.InceptionV1Net()), progress,
+                                    sha256_hex=weightfiles.wanted_sha256("inceptionv1"))
     except WeightsError as exc:
         raise WeightsError(f"{exc}. Without network access, put inception5h.pth at {cached} or pass "
                            f"weights=PATH (--weights PATH); efficientnet_lite0 works offline") from None
