@@ -86,3 +86,51 @@ def test_walk_the_atlas(browser, tmp_path):
     assert d.find_element(By.TAG_NAME, "h1").text == "conv2:5"
     assert check_images(d) == 7
     assert errors + console_errors(d) == []
+
+
+def test_label_page_answers_persist_across_reload(browser, tmp_path):
+    """`neuronscope label` in the browser: label a few crops by clicking, reload, the labels are still there."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from neuronscope.dataset import LabelSession, compute_stats
+    from tests.test_atlas import ROOT, tiny_model
+
+    result = tmp_path / "result"
+    compute_stats(tiny_model(), "conv2", None, result, resize=64, size=64, batch_size=8, workers=0, figures="none",
+                  progress=False, per_stratum=2)
+    server = subprocess.Popen([sys.executable, "-m", "neuronscope", "label", str(result), "--neuron", "3", "--port",
+                               "0", "--categories", "curve,other"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        line = server.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/s/[^/\s]+/", line)
+        assert url, line + server.stderr.read()
+        d = browser
+        d.get(url.group(0))
+
+        def progress():
+            return d.find_element(By.ID, "progress").text
+
+        WebDriverWait(d, 15).until(lambda _: progress().startswith("0 of "))
+        total = int(progress().split()[2])
+        assert check_images(d) == 1
+        chosen = ["other", "curve", "curve"]
+        for k, label in enumerate(chosen):
+            button = next(b for b in d.find_elements(By.CSS_SELECTOR, "#buttons button") if b.text.endswith(label))
+            button.click()
+            WebDriverWait(d, 15).until(lambda _, k=k: progress().startswith(f"{k + 1} of "))
+            assert check_images(d) == 1  # the next crop
+        d.refresh()
+        WebDriverWait(d, 15).until(lambda _: progress() == f"3 of {total} labelled")
+        assert check_images(d) == 1 and d.find_element(By.ID, "error").text == ""
+        # Chromium asks an http server for /favicon.ico by itself; the page asks for nothing else.
+        assert [e for e in console_errors(d) if "/favicon.ico " not in e] == []
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=30)
+    assert f"stopped with 3 of {total} answers saved" in out
+    assert LabelSession(result).answers == dict(enumerate(chosen))
