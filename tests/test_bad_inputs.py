@@ -21,7 +21,7 @@ CASES = {
         ([E, "--size", "100000"], "--size"), ([E, "--size", "abc"], "--size"), ([E, "--device", "foo"], "device"),
         ([E, "--device", "cuda:99"], "--device"), ([E, "--weights", "{missing}"], "--weights"),
         ([E, "--weights", "{dir}"], "--weights"), ([E, "--weights", "{text}"], "not a readable weight file"),
-        (["no_such_model"], "unknown model"),
+        (["no_such_model"], "unknown model"), ([E, "--sha256", "abc"], "--sha256"),
     ],
     "models": [(["extra"], "unrecognized")],
     "featvis": [

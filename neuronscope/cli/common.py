@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from neuronscope.cli import validate
 from neuronscope.models.zoo import MODELS, load_model
 from neuronscope.threads import set_threads
@@ -15,10 +17,15 @@ def add_model_args(parser, positional: bool = True) -> None:
     parser.add_argument("--weights", default=None, type=validate.existing_file,
                         help="weight file (default: the model's own)")
     parser.add_argument("--device", default=None, type=validate.device, help="torch device, e.g. cuda (default cpu)")
+    parser.add_argument("--sha256", type=validate.sha256, metavar="HEX",
+                        help="SHA-256 the downloaded weights must have (default: the pinned one, if any; "
+                             "or $NEURONSCOPE_<MODEL>_SHA256)")
     parser.add_argument("--threads", type=validate.positive_int, default=None,
                         help="torch CPU threads (default: the cores not busy with other work)")
 
 
 def model_from_args(args):
     set_threads(getattr(args, "threads", None))
+    if getattr(args, "sha256", None):  # read by models.weights.wanted_sha256 when the weights are downloaded
+        os.environ[f"NEURONSCOPE_{args.model.upper()}_SHA256"] = args.sha256
     return load_model(args.model, weights=args.weights, device=args.device)

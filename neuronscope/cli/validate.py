@@ -165,6 +165,15 @@ def _check_count(values: list, length: int | None, unique: bool) -> None:
         raise _Error(f"values must not repeat, got {','.join(map(str, values))}")
 
 
+@_named("sha256")
+def sha256(text) -> str:
+    """A SHA-256 digest: 64 hexadecimal digits (case-insensitive)."""
+    text = _text(text).lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise _Error(f"a SHA-256 is 64 hexadecimal digits, got {text!r}")
+    return text
+
+
 @_named("position")
 def position(text) -> tuple[int, int]:
     """"Y,X": a position in a layer's grid (non-negative; checked against the grid later)."""
