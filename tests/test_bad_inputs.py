@@ -235,3 +235,17 @@ def test_bad_input_is_one_error_line_and_exit_2(command, args, message, places, 
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert "unexpected" not in err and not list(tmp_path.glob("neuronscope-error-*")), err  # no traceback needed
     assert message.format(**{k: str(v) for k, v in places.items()}) in err, err
+
+
+def test_a_utf8_bom_is_not_part_of_a_csv_column_name(places, tmp_path):
+    """Spreadsheet programs start UTF-8 CSVs with a byte-order mark; it used to become part of the
+    first column's name ('\\ufefffile'), so the column was "missing"."""
+    from neuronscope.dataset import resolve_source
+    from neuronscope.evaluate import read_labels
+
+    labels = tmp_path / "bom.csv"
+    labels.write_bytes("\ufefffile,y\n0.png,1\n".encode())
+    assert read_labels(labels, "y") == [("0.png", 1)]
+    listing = tmp_path / "list.csv"
+    listing.write_bytes(f"\ufeffsize,path\n9,{places['images'] / '1.png'}\n".encode())
+    assert resolve_source(listing).ids == (str(places["images"] / "1.png"),)  # the path column, not the first
