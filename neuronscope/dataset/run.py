@@ -158,15 +158,15 @@ def _compute(model, layer, source, out, settings, crop, position, pre_relu, work
     saved = time.monotonic()
     pin = torch.device(model.device).type == "cuda"
     loader = batches(images, todo, resize=resize, size=size, workers=workers if todo else 0, pin=pin)
-    for chunk, (indices, pixels, failures) in zip(range(resume_at, last), loader):
+    for chunk, (indices, pixels, failures, read) in zip(range(resume_at, last), loader):
         if chunk in reuse:
             values = reuse.pop(chunk)
         elif pixels is not None:
             values = capture_values(model, layer, pixels, pre_relu, position)
         else:
             values = torch.empty(units, 0, device=model.device)
-        for i in _chunk(chunk, batch_size, len(images)):  # what was just read, for later readers to compare
-            digests[i] = images.digest(i)
+        for i, digest in read:  # what was read, for later readers to compare
+            digests[i] = digest
         accumulator.update(chunk, values, (indices.numpy()[:, None] * positions + np.arange(positions)).ravel())
         manifest["images"] += len(indices)
         manifest["positions"] += values.shape[1]
@@ -331,7 +331,7 @@ def _calibrate(model, layer, images: ImageSource, manifest: dict):
     for chunk in range(manifest["chunks_total"]):
         indices = [_chunk(chunk, settings["batch_size"], len(images))]
         loader = batches(images, indices, resize=settings["resize"], size=settings["size"], workers=0)
-        _, pixels, failures = next(loader)
+        _, pixels, failures, _ = next(loader)
         errors += failures
         if pixels is not None:
             return chunk, capture_values(model, layer, pixels, manifest["pre_relu"], position)

@@ -67,10 +67,6 @@ class ImageSource:
         return {"kind": self.kind, "root": self.root, "images": len(self.ids), "fingerprint": self.fingerprint(),
                 "content": self.content_fingerprint()}
 
-    def digest(self, index: int) -> int:
-        """`content_digest` of image `index` (0 if it cannot be read)."""
-        return content_digest(self.item(index))
-
 
 def content_digest(item) -> int:
     """A 64-bit digest (never 0) of a file's bytes or an array's pixels; 0 if the file cannot be read.
