@@ -78,8 +78,8 @@ def test_saved_groups_applied_to_a_fitted_image_reproduce_its_map(effnet, tmp_pa
     fact = FZ.factorize_images(effnet, images, layer="block5_expand", k=3, seed=0, max_iter=1000)
     assert fact.maps[0].shape == (3, 8, 8) and len(fact.maps) == 3
     assert fact.upsampled(1).shape == (3, 64, 64)
-    x = np.concatenate([effnet.capture(img[None], ["block5_expand"])["block5_expand"][0].detach().double().flatten(1).T.numpy()
-                        for img in images])
+    acts = [effnet.capture(img[None], ["block5_expand"])["block5_expand"][0].detach() for img in images]
+    x = np.concatenate([a.double().flatten(1).T.numpy() for a in acts])
     w = np.concatenate([m.reshape(3, -1).T for m in fact.maps])
     assert np.linalg.norm(x - w @ fact.groups.directions) / np.linalg.norm(x) == pytest.approx(fact.error, abs=1e-9)
     assert fact.error < 0.9

@@ -22,7 +22,7 @@ def test_straight_segment_profile_and_total_coverage_are_the_capsule_integrals()
     cov = _one([[12.3, 20.0], [12.3 + length, 20.0]], 2 * r, softness=s)
     # across the middle the profile is exactly sigmoid((r - |d|) / s)
     d = torch.arange(40, dtype=torch.float64) - 20.0
-    assert torch.allclose(cov[:, 27], torch.sigmoid((r - d.abs()) / s), atol=1e-9)
+    assert torch.allclose(cov[:, 27], torch.sigmoid((r - d.abs()) / s), atol=1e-5)  # tail cut below 6e-6
     # total = body (2 L (r + s ln(1 + e^{-r/s}))) + the two half-disc caps (pi r^2 + pi^3 s^2 / 3)
     expected = 2 * length * (r + s * math.log1p(math.exp(-r / s))) + math.pi * r ** 2 + math.pi ** 3 * s ** 2 / 3
     assert cov.sum().item() == pytest.approx(expected, rel=5e-3)

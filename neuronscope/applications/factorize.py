@@ -20,6 +20,7 @@ their share of the reconstruction (largest first), so results do not depend on t
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,15 +122,19 @@ def upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return F.interpolate(t, size=tuple(size), mode="bilinear", align_corners=False)[0].clamp_min(0).numpy()
 
 
-def layer_activations(model, images, layer: str | None = None) -> tuple[str, list[np.ndarray]]:
-    """The layer's post-activation values for each image ((3, H, W) tensors of any size, or an
-    (N, 3, H, W) batch) as (h * w, C) float64 matrices; refuses layers with negative values."""
+def layer_activations(model, images, layer: str | None = None, batch_size: int = 16
+                      ) -> tuple[str, list[np.ndarray]]:
+    """The layer's post-activation values for each image ((3, H, W) tensors of any size, one at a
+    time, or an (N, 3, H, W) batch, `batch_size` at a time) as (h * w, C) float64 matrices;
+    refuses layers with negative values."""
     layer = layer or model.default_layer
     if layer is None:
         raise NeuronscopeError(f"{model.name} has no default layer; give one")
     model.check_layers([layer])
-    batch = images if isinstance(images, torch.Tensor) and images.dim() == 4 else None
-    groups = [batch] if batch is not None else [img.unsqueeze(0) for img in _as_list(images)]
+    if isinstance(images, torch.Tensor) and images.dim() == 4:
+        groups = list(images.split(batch_size))
+    else:
+        groups = [img.unsqueeze(0) for img in _as_list(images)]
     out = []
     with torch.no_grad():
         for group in groups:
@@ -155,10 +160,13 @@ def _as_list(images) -> list[torch.Tensor]:
     return items
 
 
-def nmf(x: np.ndarray, k: int, seed: int = 0, max_iter: int = 400, tol: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+def nmf(x: np.ndarray, k: int, seed: int = 0, max_iter: int = 400, tol: float = 1e-4,
+        info: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """X (n, C) >= 0 -> (W (n, k), H (k, C)) with unit-norm rows of H, ordered by each factor's
-    share of ||WH||^2; refuses k outside [1, min(n, C)] and an all-zero X."""
+    share of ||WH||^2; refuses k outside [1, min(n, C)] and an all-zero X. `info` (a dict) gets
+    the solver's iterations and whether it converged within `max_iter` (scikit-learn's tol)."""
     from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
 
     n, c = x.shape
     if not 1 <= k <= min(n, c):
@@ -167,8 +175,13 @@ def nmf(x: np.ndarray, k: int, seed: int = 0, max_iter: int = 400, tol: float = 
         raise NeuronscopeError("the activations are all zero: nothing to factorise")
     solver = NMF(n_components=k, init="nndsvda", solver="cd", beta_loss="frobenius", max_iter=max_iter, tol=tol,
                  random_state=seed)
-    w = solver.fit_transform(x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        w = solver.fit_transform(x)
     h = solver.components_
+    if info is not None:
+        info["iterations"] = int(solver.n_iter_)
+        info["converged"] = not any(issubclass(c.category, ConvergenceWarning) for c in caught)
     norms = np.linalg.norm(h, axis=1)
     keep = norms > 0
     w, h = w[:, keep] * norms[keep], h[keep] / norms[keep, None]
@@ -186,14 +199,15 @@ def factorize_images(model, images, layer: str | None = None, k: int = 6, seed: 
              else [tuple(img.shape[-2:]) for img in _as_list(images)])
     grids = _grids(model, layer, images, sizes)
     x = np.concatenate(mats)
-    w, h = nmf(x, k, seed, max_iter)
+    info: dict = {}
+    w, h = nmf(x, k, seed, max_iter, info=info)
     error = float(np.linalg.norm(x - w @ h) / np.linalg.norm(x))
     maps, start = [], 0
     for (gh, gw), m in zip(grids, mats):
         maps.append(w[start:start + len(m)].T.reshape(len(h), gh, gw))
         start += len(m)
     groups = Groups(model.name, layer, h, notes={"images": len(mats), "k_requested": k, "seed": seed,
-                                                "relative_error": round(error, 4)})
+                                                "relative_error": round(error, 4), **info})
     if len(groups) < k:
         groups.notes["dropped"] = f"{k - len(groups)} factor(s) came out all zero and were dropped"
     return Factorization(groups, maps, sizes, error)
@@ -303,3 +317,26 @@ def plot_factorization(images: Sequence[torch.Tensor], maps: Sequence[np.ndarray
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def group_attribution(model, groups: Groups, group: int | str, image: torch.Tensor,
+                      maps: np.ndarray | None = None) -> torch.Tensor:
+    """(H, W) attribution of a group to the pixels of a (3, H, W) image: the length over colour
+    channels of dF/dx, F = sum_p m(p) <d, a_p(x)> with d the group's direction, a_p the layer's
+    activations at position p and m the group's map (`find_groups`, held fixed): where changing
+    the image changes the group's activation where the group was found. Scaled to max 1."""
+    g = groups.index(group)
+    if maps is None:
+        maps = find_groups(model, groups, image)
+    weight = torch.as_tensor(np.asarray(maps[g], dtype=np.float32), device=model.device)
+    direction = torch.as_tensor(groups.directions[g], dtype=torch.float32, device=model.device)
+    x = image.detach().float().unsqueeze(0).to(model.device).requires_grad_(True)
+    with torch.enable_grad():
+        acts = model.capture(x, [groups.layer])[groups.layer][0]
+        value = (torch.einsum("chw,c->hw", acts, direction) * weight).sum()
+        (grad,) = torch.autograd.grad(value, x)
+    out = grad[0].norm(dim=0).cpu()
+    top = float(out.max())
+    if not top > 0:
+        raise NeuronscopeError(f"group {groups.names[g]} has no attribution in this image (it is not found there)")
+    return out / top

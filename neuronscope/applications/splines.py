@@ -10,8 +10,9 @@ For rasterising, every span is sampled at `samples_per_span` points and a pixel'
 
 so a stroke is a soft-edged capsule chain and gradients reach every control point, width and
 opacity (through the nearest segment of each pixel, as a min does). The nearest segment is
-searched without autograd in chunks and only it is differentiated, so memory is
-O(batch x strokes x pixels), not x segments.
+searched without autograd and only it is differentiated, and each stroke is computed only near
+itself (its bounding box grown by the sigmoid's tail), so memory and time grow with the strokes'
+extent, not with the image's area times the segments.
 
 `StrokeImage` is the image parameterisation built on it (strokes of ink on a plain background),
 usable wherever the optvis ones are, e.g. `ns.visualize(model, "block6_expand:10", param=...)`.
@@ -58,44 +59,46 @@ def polyline_length(poly: torch.Tensor) -> torch.Tensor:
     return (poly[..., 1:, :] - poly[..., :-1, :]).norm(dim=-1).sum(-1)
 
 
-def pixel_grid(size: tuple[int, int], dtype=torch.float32, device=None) -> torch.Tensor:
-    """(H * W, 2) pixel centres as (x, y), row-major."""
-    h, w = size
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=dtype, device=device),
-                            torch.arange(w, dtype=dtype, device=device), indexing="ij")
-    return torch.stack([xs.flatten(), ys.flatten()], dim=-1)
-
-
-def _segment_distance2(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Squared distance from points p to segments a-b (broadcasting over leading dims)."""
-    ab = b - a
-    t = (((p - a) * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-12)).clamp(0, 1)
-    return ((p - a - t.unsqueeze(-1) * ab) ** 2).sum(-1)
-
-
-def distance(poly: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(B, V, 2) polylines -> (B, H * W) distance from every pixel centre to the nearest point of
-    each, differentiable w.r.t. the polyline (through each pixel's nearest segment)."""
-    b, v = poly.shape[:2]
-    grid = pixel_grid(size, poly.dtype, poly.device)
-    a_all, b_all = poly[:, :-1], poly[:, 1:]  # (B, V - 1, 2)
-    nearest = torch.empty(b, grid.shape[0], dtype=torch.long, device=poly.device)
-    step = max(1, _CHUNK // max(1, b * (v - 1)))
+def _nearest(px: torch.Tensor, py: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(h, w) index of the segment a[i]-b[i] ((S, 2) each) nearest to each pixel of the grid
+    px (w,) x py (h,); no autograd, in chunks of segments."""
+    best_d = best_i = None
+    step = max(1, _CHUNK // max(1, len(px) * len(py)))
     with torch.no_grad():
-        for start in range(0, grid.shape[0], step):
-            p = grid[start:start + step].view(1, -1, 1, 2)
-            d2 = _segment_distance2(p, a_all.detach()[:, None], b_all.detach()[:, None])  # (B, n, V - 1)
-            nearest[:, start:start + step] = d2.argmin(-1)
-    index = nearest.unsqueeze(-1).expand(-1, -1, 2)
-    a = torch.gather(a_all, 1, index)
-    bb = torch.gather(b_all, 1, index)
-    return (_segment_distance2(grid.unsqueeze(0), a, bb) + 1e-12).sqrt()
+        for start in range(0, len(a), step):
+            ax, ay = a[start:start + step, 0, None, None], a[start:start + step, 1, None, None]
+            ux = b[start:start + step, 0, None, None] - ax
+            uy = b[start:start + step, 1, None, None] - ay
+            dx, dy = px.view(1, 1, -1) - ax, py.view(1, -1, 1) - ay
+            t = ((dx * ux + dy * uy) / (ux * ux + uy * uy).clamp_min(1e-12)).clamp(0, 1)
+            d2 = (dx - t * ux) ** 2 + (dy - t * uy) ** 2
+            d, i = d2.min(0)
+            if best_d is None:
+                best_d, best_i = d, i
+            else:
+                closer = d < best_d
+                best_d, best_i = torch.where(closer, d, best_d), torch.where(closer, i + start, best_i)
+    return best_i
+
+
+def distance(poly: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """(V, 2) polyline -> (len(ys), len(xs)) distance from each pixel centre (x, y) of the grid to
+    the polyline, differentiable w.r.t. the polyline through each pixel's nearest segment."""
+    a, b = poly[:-1], poly[1:]
+    i = _nearest(xs, ys, a.detach(), b.detach())
+    ax, ay, bx, by = a[i, 0], a[i, 1], b[i, 0], b[i, 1]
+    ux, uy = bx - ax, by - ay
+    dx, dy = xs.view(1, -1) - ax, ys.view(-1, 1) - ay
+    t = ((dx * ux + dy * uy) / (ux * ux + uy * uy).clamp_min(1e-12)).clamp(0, 1)
+    return ((dx - t * ux) ** 2 + (dy - t * uy) ** 2 + 1e-12).sqrt()
 
 
 def coverage(points: torch.Tensor, widths: torch.Tensor, opacities: torch.Tensor, size: int | tuple[int, int],
              samples_per_span: int = SAMPLES_PER_SPAN, softness: float = SOFTNESS) -> torch.Tensor:
     """Coverage in [0, 1] of each stroke: points (N, K, P, 2), widths and opacities (N, K) ->
-    (N, K, H, W). See the module docstring for the definition."""
+    (N, K, H, W). See the module docstring for the definition; each stroke is computed only in
+    its bounding box grown by width / 2 + `TAIL` x softness (beyond it the sigmoid is below 6e-6
+    and the coverage is set to exactly 0), so cost grows with the strokes' extent, not the image's."""
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     if points.dim() != 4 or widths.shape != points.shape[:2] or opacities.shape != points.shape[:2]:
         raise NeuronscopeError(f"strokes need points (N, K, P, 2) and widths, opacities (N, K); got "
@@ -103,9 +106,32 @@ def coverage(points: torch.Tensor, widths: torch.Tensor, opacities: torch.Tensor
     if softness <= 0:
         raise NeuronscopeError(f"softness must be positive, got {softness}")
     n, k = points.shape[:2]
-    poly = polyline(points, samples_per_span).flatten(0, 1)
-    d = distance(poly, (h, w)).view(n, k, h, w)
-    return opacities[..., None, None] * torch.sigmoid((widths[..., None, None] / 2 - d) / softness)
+    polys = polyline(points, samples_per_span)
+    out = []
+    for j in range(n):
+        for i in range(k):
+            out.append(_stroke(polys[j, i], widths[j, i], opacities[j, i], (h, w), softness))
+    return torch.stack(out).view(n, k, h, w)
+
+
+TAIL = 12.0
+
+
+def _stroke(poly: torch.Tensor, width: torch.Tensor, opacity: torch.Tensor, size: tuple[int, int],
+            softness: float) -> torch.Tensor:
+    h, w = size
+    with torch.no_grad():
+        margin = float(width) / 2 + TAIL * softness + 1
+        lo = (poly.min(0).values - margin).floor().clamp_min(0)
+        hi = (poly.max(0).values + margin).ceil() + 1
+        x0, y0 = int(lo[0]), int(lo[1])
+        x1, y1 = int(min(float(hi[0]), w)), int(min(float(hi[1]), h))
+    if x0 >= x1 or y0 >= y1:  # wholly outside the image: zero, still connected to the graph
+        return poly.new_zeros(h, w) + 0 * (poly.sum() + width + opacity)
+    xs = torch.arange(x0, x1, dtype=poly.dtype, device=poly.device)
+    ys = torch.arange(y0, y1, dtype=poly.dtype, device=poly.device)
+    window = opacity * torch.sigmoid((width / 2 - distance(poly, xs, ys)) / softness)
+    return F.pad(window, (x0, w - x1, y0, h - y1))
 
 
 def union(cov: torch.Tensor, dim: int = 1) -> torch.Tensor:

@@ -112,6 +112,14 @@ def normalise(t: torch.Tensor, percentile: float = 99.5) -> torch.Tensor:
     return (t / top).clamp(0, 1)
 
 
+def smooth(values, sigma: float = 2.0) -> np.ndarray:
+    """A map blurred with a Gaussian of `sigma` px (attribution maps of objects are speckled;
+    blurring joins the speckle into the outline before tracing)."""
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(np.asarray(values, dtype=np.float32), sigma)
+
+
 def skeleton_paths(target: np.ndarray, n: int, threshold: float | None = None, min_threshold: float = 0.2,
                    min_length: float = 8.0, margin: float = 2.0) -> list[np.ndarray]:
     """Up to n (L, 2) paths (x, y) along the thinned, thresholded map, longest-and-strongest first."""
@@ -331,7 +339,8 @@ def svg(splines: list[Spline], size: tuple[int, int], image_href: str | None = N
     for i, s in enumerate(splines):
         r, g, b = (int(255 * c) for c in PALETTE[i % len(PALETTE)])
         lines.append(f'<path d="{s.svg_path()}" fill="none" stroke="rgb({r},{g},{b})" '
-                     f'stroke-width="{max(1.0, s.width):.2f}" stroke-linecap="round" stroke-opacity="{s.opacity:.2f}"/>')
+                     f'stroke-width="{max(1.0, s.width):.2f}" stroke-linecap="round" '
+                     f'stroke-opacity="{s.opacity:.2f}"/>')
     lines.append("</svg>")
     return "\n".join(lines) + "\n"
 
