@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from neuronscope.applications.factorize import layer_activations, nmf, project
-from neuronscope.images import classifier_input, list_images, load_image
+from neuronscope.images import standard_view, list_images, load_image
 from neuronscope.models import load_model
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-sample"
@@ -36,7 +36,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
-    images = torch.stack([classifier_input(load_image(f)) for f in list_images(args.folder)[:args.n]])
+    images = torch.stack([standard_view(load_image(f)) for f in list_images(args.folder)[:args.n]])
     print(f"{model.name}: {len(images)} images at 224 px, k={args.k}, {args.threads} thread(s)")
     for layer in args.layers.split(","):
         start = time.perf_counter()

@@ -12,7 +12,9 @@ U = 1 - prod(1 - c_k), and their control points, widths and opacities minimise
 
     mean((U - T')^2) + occlusion * mean(U * O) + smooth * bending + even * spacing
 
-with T' = T scaled so its 99.5th percentile is 1 (a few hot pixels do not set the scale), O the
+with T' = T blurred (Gaussian, `sigma` = 1.5 px: attribution maps are speckled at the pixel level
+and their dotted curves would break into fragments) and scaled so its 99.5th percentile is 1 (a
+few hot pixels do not set the scale), O the
 occluder map (a mask, or the curve map of other units, scaled the same way), "bending" the mean
 squared second difference of the control points over the squared mean spacing and "spacing" the
 variance of the spacing over its squared mean (both scale-free). The occlusion term is what stops
@@ -41,6 +43,7 @@ import torch.nn.functional as F
 from neuronscope.applications import splines as S
 from neuronscope.errors import NeuronscopeError
 
+SIGMA = 1.5  # px; attribution maps are speckled at the pixel level, the blur joins the speckle into strokes
 _OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 
 
@@ -112,7 +115,7 @@ def normalise(t: torch.Tensor, percentile: float = 99.5) -> torch.Tensor:
     return (t / top).clamp(0, 1)
 
 
-def smooth(values, sigma: float = 2.0) -> np.ndarray:
+def blur(values, sigma: float = 2.0) -> np.ndarray:
     """A map blurred with a Gaussian of `sigma` px (attribution maps of objects are speckled;
     blurring joins the speckle into the outline before tracing)."""
     from scipy.ndimage import gaussian_filter
@@ -194,15 +197,16 @@ class Fit:
 
 def fit_splines(target: torch.Tensor, init: torch.Tensor, width: float, occluder: torch.Tensor | None = None,
                 steps: int = 150, lr: float = 0.5, occlusion: float = 10.0, smooth: float = 0.05,
-                even: float = 0.05, softness: float = S.SOFTNESS) -> Fit:
+                even: float = 0.05, softness: float = S.SOFTNESS, learn_width: bool = True) -> Fit:
     """Optimise K strokes starting at `init` (K, P, 2) so their joint coverage matches `target`
     ((H, W) in [0, 1]); see the module docstring for the loss."""
     h, w = target.shape
     points = init.clone().float().unsqueeze(0).requires_grad_(True)
     k = init.shape[0]
-    width_raw = S._inverse_softplus(torch.full((1, k), float(width))).requires_grad_(True)
+    width_raw = S._inverse_softplus(torch.full((1, k), float(width))).requires_grad_(learn_width)
     opacity_raw = torch.full((1, k), 2.0, requires_grad=True)
-    optimiser = torch.optim.Adam([{"params": [points], "lr": lr}, {"params": [width_raw, opacity_raw], "lr": 0.05}])
+    shape = [width_raw, opacity_raw] if learn_width else [opacity_raw]
+    optimiser = torch.optim.Adam([{"params": [points], "lr": lr}, {"params": shape, "lr": 0.05}])
     history = []
 
     def loss_of():
@@ -233,9 +237,11 @@ def fit_splines(target: torch.Tensor, init: torch.Tensor, width: float, occluder
 
 def trace_map(target, n_curves: int = 4, seed: int = 0, *, occluder=None, n_points: int = 6, steps: int = 150,
               restarts: int = 1, lr: float = 0.5, occlusion: float = 10.0, threshold: float | None = None,
-              min_length: float = 8.0) -> list[Spline]:
+              min_length: float = 8.0, sigma: float = SIGMA, min_opacity: float = 0.5, smooth: float = 0.05,
+              even: float = 0.05, width: float | None = 3.0) -> list[Spline]:
     """Trace the curves of an (H, W) non-negative map (see the module docstring); `occluder` is an
-    (H, W) map or mask of regions the splines must not cross."""
+    (H, W) map or mask of regions the splines must not cross; `sigma`: Gaussian blur (px) of the
+    target first (0: none)."""
     t = torch.as_tensor(np.asarray(target, dtype=np.float32))
     size = tuple(t.shape)
     if t.dim() != 2 or min(size) < 8:
@@ -243,7 +249,10 @@ def trace_map(target, n_curves: int = 4, seed: int = 0, *, occluder=None, n_poin
     if n_curves < 1 or n_points < 2 or steps < 0 or restarts < 1:
         raise NeuronscopeError(f"need n_curves >= 1, n_points >= 2, steps >= 0, restarts >= 1; got {n_curves}, "
                                f"{n_points}, {steps}, {restarts}")
-    t = normalise(_as_map(t, size, "the target"))
+    t = _as_map(t, size, "the target")
+    if sigma > 0:
+        t = torch.from_numpy(blur(t, sigma))
+    t = normalise(t)
     occ = None if occluder is None else normalise(_as_map(occluder, size, "the occluder"))
     tn = t.numpy()
     if occ is not None:  # skeleton paths stop at the occluder
@@ -255,18 +264,21 @@ def trace_map(target, n_curves: int = 4, seed: int = 0, *, occluder=None, n_poin
     init = torch.from_numpy(np.stack([resample(p, n_points) for p in paths])).float()
     mask_area = float((t > 0.5).sum())
     skeleton_length = sum(float(np.linalg.norm(np.diff(p, axis=0), axis=1).sum()) for p in paths)
-    width = float(np.clip(mask_area / max(skeleton_length, 1.0), 1.5, 8.0))
+    learn_width = width is None
+    if width is None:
+        width = float(np.clip(mask_area / max(skeleton_length, 1.0), 1.5, 8.0))
     best = None
     generator = torch.Generator().manual_seed(seed)
     for r in range(restarts):
         start = init if r == 0 else init + torch.randn(init.shape, generator=generator) * 2.0
-        fit = fit_splines(t, start, width, occ, steps=steps, lr=lr, occlusion=occlusion)
+        fit = fit_splines(t, start, width, occ, steps=steps, lr=lr, occlusion=occlusion, smooth=smooth, even=even,
+                          learn_width=learn_width)
         if best is None or fit.loss < best.loss:
             best = fit
     out = []
     for j in range(len(paths)):
         spline = Spline(best.points[j].double().numpy(), float(best.widths[j]), float(best.opacities[j]))
-        if spline.opacity < 0.5 or spline.length < min_length:
+        if spline.opacity < min_opacity or spline.length < min_length:
             continue
         pts = spline.sample(max(2, int(spline.length)))
         spline.score = float(F.grid_sample(t[None, None], _grid(pts, size), align_corners=True).mean())
@@ -362,5 +374,87 @@ def save_tracing(splines: list[Spline], image: torch.Tensor, out_dir, stem: str 
     save_grid(overlay(image, splines)[None], paths[2], padding=0)
     if target is not None:
         paths.append(out / f"{stem}_target.png")
-        save_grid(torch.as_tensor(np.asarray(target, dtype=np.float32)).expand(1, 3, -1, -1), paths[3], padding=0)
+        t = torch.as_tensor(np.asarray(target, dtype=np.float32))
+        save_grid((t / t.max().clamp_min(1e-12)).expand(1, 3, -1, -1), paths[3], padding=0)
     return paths
+
+
+def plot_tracing(image: torch.Tensor, splines: list[Spline], target=None, title: str | None = None):
+    """A matplotlib Figure: the image, the target map (when given) and the splines over the image."""
+    from matplotlib.figure import Figure
+
+    panels = [("image", image.permute(1, 2, 0).numpy())]
+    if target is not None:
+        t = np.asarray(target, dtype=np.float64)
+        panels.append(("curve map (target)", t / max(t.max(), 1e-12)))
+    panels.append((f"{len(splines)} spline(s)", overlay(image, splines).permute(1, 2, 0).numpy()))
+    h, w = image.shape[-2:]
+    fig = Figure(figsize=(3.2 * len(panels), 3.2 * h / w + (0.4 if title else 0.2)), dpi=110)
+    for ax, (name, values) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        ax.imshow(values, cmap="gray" if values.ndim == 2 else None, vmin=0, vmax=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def score_tracing(splines: list[Spline], curves: list[np.ndarray], tolerance: float = 3.0,
+                  step: float = 0.5) -> dict:
+    """How well splines trace known curves ((L, 2) points (x, y) each, densely sampled):
+    `distance`: mean distance from points along the splines (every `step` px) to the nearest
+    true curve; `near`: share of those points within `tolerance` px of one; `covered`: per true
+    curve, the share of its points within `tolerance` px of a spline."""
+    from scipy.spatial import cKDTree
+
+    if not curves:
+        raise NeuronscopeError("no true curves to score against")
+    truth = cKDTree(np.concatenate(curves))
+    traced = [s.sample(max(2, int(s.length / step))) for s in splines]
+    if not traced:
+        return {"distance": float("nan"), "near": 0.0, "covered": [0.0] * len(curves)}
+    d, _ = truth.query(np.concatenate(traced))
+    tree = cKDTree(np.concatenate(traced))
+    covered = [float((tree.query(c)[0] <= tolerance).mean()) for c in curves]
+    return {"distance": float(d.mean()), "near": float((d <= tolerance).mean()), "covered": covered}
+
+
+@dataclass
+class GroupTrace:
+    """A neuron group found in an image and its outline: `maps` (k, h, w) every group's map on
+    the layer's grid, `region` (H, W) the traced group's map upsampled and scaled to max 1,
+    `target` the map the splines were fitted to, and the splines (best first)."""
+
+    group: int
+    maps: np.ndarray
+    region: np.ndarray
+    target: np.ndarray
+    splines: list[Spline]
+
+
+def trace_group(model, groups, group, image: torch.Tensor, n_curves: int = 6, seed: int = 0, *,
+                layer: str | None = None, units=None, inside: float = 0.25, **options) -> GroupTrace:
+    """Find a saved NMF group (`factorize.Groups`) in a (3, H, W) image and give its outline as
+    splines: "find the butterfly and trace it".
+
+    The group's map (`find_groups`, upsampled, scaled to max 1) is the region R. The splines are
+    fitted, in one optimisation, to the image's curve map (attribution to the curve family,
+    `extract_curves(model, image, layer, units)`) times R, with the rest of the image (R <
+    `inside`) as the occluder, so they follow the curves of the found object and none leaves it.
+    (The attribution to the group itself, `factorize.group_attribution`, was tried as the target
+    first: at the layers that find objects it is a diffuse blob, and splines scribble over it.)"""
+    from neuronscope.applications.extract import extract_curves
+    from neuronscope.applications.factorize import find_groups, upsample
+
+    g = groups.index(group)
+    maps = find_groups(model, groups, image)
+    region = upsample(maps[g:g + 1], tuple(image.shape[-2:]))[0]
+    top = float(region.max())
+    if not top > 0:
+        raise NeuronscopeError(f"group {groups.names[g]} is not found anywhere in this image (its map is zero)")
+    region = region / top
+    target = extract_curves(model, image, layer, units).numpy() * region
+    splines = trace_map(target, n_curves, seed, occluder=(region < inside).astype(np.float32), **options)
+    return GroupTrace(g, maps, region, target, splines)

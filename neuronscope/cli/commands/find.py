@@ -2,9 +2,9 @@
 
 Applies groups saved by `neuronscope factorize --save-groups` to new images (non-negative least
 squares onto the fixed channel directions): writes <image>_find.png (every group a colour) and,
-for --group G, <image>_G.png (that group's map); with --trace, also traces group G's attribution
-as splines (<image>_G_splines.json/.svg/_overlay.png). One line per image and group with the
-share of the group's map in each image.
+for --group G, <image>_G.png (that group's map); with --trace, also traces group G's outline as
+splines (<image>_G_splines.json/.svg/_overlay.png; `trace_group`: the image's curves inside the
+found group). One line per image with each group's share of the maps' total.
 """
 
 from __future__ import annotations
@@ -62,9 +62,8 @@ def run(args) -> int:
         save_grid(torch.from_numpy(FZ.colour_overlay(img, one, 0.9)).permute(2, 0, 1)[None],
                   args.out / f"{stem}.png", padding=0)
         if args.trace:
-            attribution = FZ.group_attribution(model, groups, group, img, maps)
-            splines = T.trace_map(T.smooth(attribution), args.curves, args.seed)
-            T.save_tracing(splines, img, args.out, stem=f"{stem}_splines", target=attribution)
-            print(f"{stem} splines={len(splines)}")
+            traced = T.trace_group(model, groups, group, img, args.curves, args.seed)
+            T.save_tracing(traced.splines, img, args.out, stem=f"{stem}_splines", target=traced.target)
+            print(f"{stem} splines={len(traced.splines)}")
     print(f"wrote {len(named)} image(s) to {args.out}")
     return 0
