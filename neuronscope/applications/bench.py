@@ -204,16 +204,18 @@ class Benchmark:
                 "scores": {k: {m: vars(s) for m, s in v.items()} for k, v in self.scores.items()}}
 
 
-def score_methods(items, maps: list[np.ndarray], *, tolerance: float = TOLERANCE,
-                  sigmas=SIGMAS, ratios=CANNY_RATIOS, name: str = "extraction") -> dict[str, dict[str, Score]]:
-    """ODS scores of the given curve `maps` (one per item, any non-negative scale), of Canny and
-    of the thinned gradient magnitude, overall and per background kind."""
+def score_methods(items, maps: list[np.ndarray], *, tolerance: float = TOLERANCE, sigmas=SIGMAS,
+                  ratios=CANNY_RATIOS, name: str = "extraction", baselines: bool = True) -> dict[str, dict[str, Score]]:
+    """ODS scores of the given curve `maps` (one per item, any non-negative scale) and, with
+    `baselines`, of Canny and of the thinned gradient magnitude, overall and per background kind."""
     if len(items) != len(maps) or not items:
         raise NeuronscopeError("need one map per image, and at least one image")
     kinds = sorted({it.background for it in items})
     groups = {"all": list(range(len(items))), **{k: [i for i, it in enumerate(items) if it.background == k]
                                                   for k in kinds}}
     ours = [count(nms(_unit(m)), it.centerline, tolerance=tolerance) for m, it in zip(maps, items)]
+    if not baselines:
+        return {kind: {name: ods(_sum([ours[i] for i in idx]), name)} for kind, idx in groups.items()}
     grads = {s: [count(nms(gradient_magnitude(it.image, s)), it.centerline, tolerance=tolerance) for it in items]
              for s in sigmas}
     cannys = {}
