@@ -105,3 +105,37 @@ def test_tiled_map_equals_the_untiled_one_without_seams(effnet):
     assert scale > 0
     # stated tolerance: 1e-4 of the map's maximum, everywhere (the border included)
     assert float((tiled - whole).abs().max()) <= 1e-4 * scale
+
+
+def test_comb_share_tells_perpendicular_streaks_from_parallel_bands():
+    h = w = 64
+    pts = np.stack([np.full(340, 32.0), -10 + np.arange(340) * 0.25], 1)  # a horizontal curve along row 32
+    item = curves.CurveImage(torch.zeros(3, h, w), np.zeros((h, w), bool), np.zeros((h, w)), "noise",
+                             (pts,), (2.0,), (-1,), 0)
+    rows, cols = np.mgrid[0:h, 0:w]
+    near = (np.abs(rows - 32) > 2) & (np.abs(rows - 32) <= 7)
+    comb = np.where(near & (cols % 6 < 2), 1.0, 0.0)                     # vertical teeth above and below
+    bands = np.where(near & (np.abs(rows - 32) % 4 < 2), 1.0, 0.0)        # horizontal bands beside it
+    perp, par = bench.comb_share(comb, item)
+    assert perp > 0.7 and par < 0.2 and perp + par <= 1.0 + 1e-9
+    perp, par = bench.comb_share(bands, item)
+    assert par > 0.7 and perp < 0.2
+    on_curve = np.where(np.abs(rows - 32) <= 1, 1.0, 0.0)                 # all mass on the curve: no combing
+    assert bench.comb_share(on_curve, item) == (0.0, 0.0)
+
+
+def test_extract_command_writes_maps_overlays_and_canny(effnet, tmp_path):
+    from PIL import Image
+
+    from neuronscope.cli import main
+
+    path = tmp_path / "curvy.png"
+    image = curves.curve_image(3, (72, 90), "noise").image
+    Image.fromarray((image.numpy().transpose(1, 2, 0) * 255).astype(np.uint8)).save(path)
+    units = ",".join(map(str, UNITS))
+    assert main(["extract", "efficientnet_lite0", str(path), "--units", units, "--out", str(tmp_path / "o")]) == 0
+    saved = np.asarray(Image.open(tmp_path / "o" / "curvy_map.png"), np.float64) / 65535
+    assert saved.shape == (72, 90) and saved.max() == pytest.approx(1.0) and saved.min() >= 0
+    panel = np.asarray(Image.open(tmp_path / "o" / "curvy_panel.png"))
+    assert panel.shape == (72, 3 * 90 + 16, 3)
+    assert main(["extract", "efficientnet_lite0", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2

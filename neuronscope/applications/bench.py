@@ -141,6 +141,34 @@ def best_of(options: dict[str, Counts], method: str) -> Score:
     return max(scores, key=lambda s: s.f)
 
 
+def comb_share(curve_map, item, band: float = 8.0, tolerance: float = TOLERANCE) -> tuple[float, float]:
+    """Combing in a map: (perpendicular, parallel), the shares of the map's total mass lying off the
+    item's curves (more than `tolerance`, at most `band` px from a centre line) in streaks running
+    perpendicular to the nearest curve, and parallel to it. A pixel's streak direction is the map's
+    local orientation (its structure tensor: gradients across a streak); its mass is split by
+    cos^2 / sin^2 of the angle between the map's gradient and the curve's tangent."""
+    from scipy.ndimage import gaussian_filter
+    from scipy.spatial import cKDTree
+
+    m = np.asarray(curve_map, np.float64)
+    total = m.sum()
+    if not total > 0:
+        raise NeuronscopeError("the map is zero: no mass to share")
+    points = np.concatenate(item.paths)
+    tangents = np.concatenate([np.gradient(p, axis=0) for p in item.paths])
+    tangents /= np.linalg.norm(tangents, axis=1, keepdims=True) + 1e-12
+    rows, cols = np.mgrid[0:m.shape[0], 0:m.shape[1]]
+    d, nearest = cKDTree(points).query(np.stack([rows.ravel(), cols.ravel()], 1), distance_upper_bound=band)
+    off = (d > tolerance) & np.isfinite(d)
+    gr, gc = gaussian_filter(m, 1.0, order=(1, 0)), gaussian_filter(m, 1.0, order=(0, 1))
+    jrr, jcc, jrc = (gaussian_filter(a, 2.0) for a in (gr * gr, gc * gc, gr * gc))
+    angle = (0.5 * np.arctan2(2 * jrc, jrr - jcc)).ravel()[off]     # the map's gradient direction
+    t = tangents[nearest[off]]
+    cos2 = (np.cos(angle) * t[:, 0] + np.sin(angle) * t[:, 1]) ** 2
+    mass = m.ravel()[off] / total
+    return float((mass * cos2).sum()), float((mass * (1 - cos2)).sum())
+
+
 def grey(image) -> np.ndarray:
     """Luma (BT.601) of a (3, H, W) image as a float64 (H, W) array."""
     a = np.asarray(image, np.float64)
@@ -196,6 +224,8 @@ class Benchmark:
 
     def summary(self) -> str:
         a = self.scores["all"]
+        if "canny" not in a:
+            return f"extraction_f={a['extraction'].f:.3f}"
         return (f"extraction_f={a['extraction'].f:.3f} canny_f={a['canny'].f:.3f} "
                 f"gradient_f={a['gradient'].f:.3f}")
 
@@ -247,9 +277,10 @@ def _unit(m) -> np.ndarray:
 
 def benchmark(model, items=None, *, layer: str | None = None, units=None, method: str | None = None,
               n: int = 32, size: int = 160, seed: int = 0, tolerance: float = TOLERANCE,
-              progress=None) -> Benchmark:
+              progress=None, baselines: bool = True) -> Benchmark:
     """Score `extract_curves` on `items` (default: `curve_set(n, size, seed)`) against Canny and
-    the gradient magnitude (see the module docstring)."""
+    the gradient magnitude (see the module docstring); `notes` holds the maps' combing
+    (`comb_share`, averaged over images) beside that of the gradient magnitude (sigma 1)."""
     from neuronscope.applications.curves import curve_set
     from neuronscope.applications.extract import DEFAULT_METHOD, curve_attribution
 
@@ -260,7 +291,12 @@ def benchmark(model, items=None, *, layer: str | None = None, units=None, method
         maps.append(curve_attribution(model, it.image, layer, units, method=method).numpy())
         if progress:
             progress(len(maps), len(items))
-    scores = score_methods(items, maps, tolerance=tolerance)
+    scores = score_methods(items, maps, tolerance=tolerance, baselines=baselines)
     hw = tuple(items[0].image.shape[-2:])
-    return Benchmark(scores, len(items), hw, tolerance, {"method": method, "model": model.name,
-                                                        "layer": layer or model.default_layer})
+    comb = np.mean([comb_share(m, it) for m, it in zip(maps, items)], axis=0)
+    reference = np.mean([comb_share(gradient_magnitude(it.image, 1.0), it) for it in items], axis=0)
+    notes = {"method": method, "model": model.name, "layer": layer or model.default_layer,
+             "comb_perpendicular": round(float(comb[0]), 4), "comb_parallel": round(float(comb[1]), 4),
+             "gradient_comb_perpendicular": round(float(reference[0]), 4),
+             "gradient_comb_parallel": round(float(reference[1]), 4)}
+    return Benchmark(scores, len(items), hw, tolerance, notes)

@@ -277,3 +277,26 @@ def example_stimulus(result: Combing, unit_index: int, mode: str, size: int = 12
                  **mode_flags(mode), stroke_length=ln, spacing=sp, arc_length=0.5 * result.field_size, size=size,
                  **STYLE)
     return img[0].numpy()
+
+
+# -- removing combing by circuit editing ---------------------------------------------------------
+def decomb_edits(model, layer: str | None = None, source: str = "block4_expand", within: float = 30.0,
+                 scale: float = 0.0) -> list:
+    """Weight edits meant to remove combing: for every member of `layer`'s curve family, its positive
+    expanded weights from the members of `source`'s line family whose orientation is within
+    `within` degrees of perpendicular to the curve (a stroke across the curve), scaled by `scale`."""
+    from neuronscope.applications.extract import family_of
+    from neuronscope.circuits import WeightEdit
+    from neuronscope.families import angular_distance
+
+    layer = layer or model.default_layer
+    lines = family_of(model, source, "line").members
+    if not lines:
+        raise NeuronscopeError(f"no line family in {model.name} {source} to edit")
+    edits = []
+    for m in family_of(model, layer, "curve").members:
+        across = (m.orientation_deg + 90.0) % 180.0
+        units = [s.unit for s in lines if angular_distance(s.orientation_deg, across, 180.0) <= within]
+        if units:
+            edits.append(WeightEdit(source, layer, units, [m.unit], sign="positive", scale=scale, path="expanded"))
+    return edits

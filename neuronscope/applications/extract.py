@@ -46,6 +46,8 @@ METHODS = ("linearized", "gradient", "activation", "grad_x_input", "integrated")
 DEFAULT_METHOD = "linearized"
 _BASELINE_SIGMA = 4.0
 _IG_STEPS = 8
+_POWER = 1.0     # "linearized": each unit's attribution weighted by its activation to this power
+_SMOOTH = 2.0    # "linearized": the map is blurred with this sigma (px): it removes the layer's stride grid
 _FAMILIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -181,12 +183,13 @@ def _grad_x_input(model, layer, units, x):
 
 def _linearized(model, layer, units, x):
     with torch.no_grad():
-        weight = torch.relu(model.capture(x.to(model.device), [layer], pre_relu=True)[layer][:, units])
+        weight = torch.relu(model.capture(x.to(model.device), [layer], pre_relu=True)[layer][:, units]) ** _POWER
     leaf = x.to(model.device).detach().requires_grad_(True)
     with linearized(), torch.enable_grad():
         linear = model.capture(leaf, [layer], pre_relu=True)[layer][:, units]
         (g,) = torch.autograd.grad((linear * weight).sum(), leaf)
-    return (g.detach().cpu() * (x - _blur(x, _BASELINE_SIGMA))).sum(1)[0].abs()
+    out = (g.detach().cpu() * (x - _blur(x, _BASELINE_SIGMA))).sum(1, keepdim=True).abs()
+    return _blur(out, _SMOOTH)[0, 0] if _SMOOTH else out[0, 0]
 
 
 def _integrated(model, layer, units, x):
