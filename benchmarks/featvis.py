@@ -13,8 +13,9 @@ For each torch thread count and each unit (same model, layer, image size, seed):
   standard transforms, Adam lr 0.05, and, because the image is under 224 px, its bilinear upsampling
   to 224 before the model), objective `neuron(layer, unit)`, run to the logits. Each image is scored
   as lucent shows it to the model: upsampled to 224, the unit's pre-activation at lucent's centre.
-- neuronscope: `visualize` with its defaults (`DEFAULT_STEPS` below), scored as it shows the image
-  to the model: `--size` px, the unit at the layer's central position.
+- neuronscope: `visualize` with its defaults (128 steps, lr 0.05 cosine-annealed; crop to the
+  receptive field, channels-last), scored as it shows the image to the model: `--size` px, the unit
+  at the layer's central position.
 Both runs record (wall seconds, activation) every few steps; scoring is not timed. Printed: lucent's
 activation after its last step and the time neuronscope takes to reach it (the speed-up to equal
 activation), each method's activation at neuronscope's final wall time, and both final images'

@@ -44,7 +44,7 @@ def test_visualisation_brightens_exactly_the_attributed_pixels(planted):
     image[0, 2:5, 3:6] = torch.tensor([[0.0, 1, 0], [1, 0, 1], [0, 1, 1]])  # no red: no attribution there
     param = PixelImage(7, seeds=[0], decorrelate=False)
     result = attribution_visualization(planted, "2:0", image, positions=(3, 4), steps=150, param=param,
-                                       transforms=None, progress=False)
+                                       transforms=None, schedule="constant", progress=False)  # 150 full-lr steps
     rendered = result.images[0].numpy()
     attributed = result.fields[0].numpy() > 0
     assert (~attributed).sum() == 4

@@ -1,7 +1,7 @@
 """Feature visualisation: images optimised to excite (or inhibit) neurons, after lucid/lucent.
 
     from neuronscope.optvis import visualize, objectives
-    images = visualize(model, ["mixed3b:379", "mixed3b:406"], steps=512)   # one batched run
+    images = visualize(model, ["mixed3b:379", "mixed3b:406"])   # one batched run
     images = visualize(model, objectives.channel("mixed3b", 379) + 0.01 * objectives.total_variation())
     layers = decompose(model, "mixed3b:379", out_dir="out/")   # per earlier layer, per position
     quilt, vis = attribution_quilt(model, load_stats("stats/"), 379, path="quilt.png")

@@ -7,6 +7,7 @@ from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.optvis import visualize
 from neuronscope.optvis.param import PARAMS
+from neuronscope.optvis.render import SCHEDULES
 from neuronscope.stimuli.tiling import save_grid
 
 
@@ -17,10 +18,14 @@ def register(subparsers):
     add_model_args(p)
     p.add_argument("neurons", nargs="+", metavar="NEURON", help="neuron id, e.g. mixed3b:379 or block6_expand:10@3,3")
     p.add_argument("--out", required=True, type=validate.out_dir, metavar="DIR", help="output folder")
-    p.add_argument("--steps", type=validate.positive_int, default=512, help="optimisation steps (default 512)")
+    p.add_argument("--steps", type=validate.positive_int, default=128, help="optimisation steps (default 128)")
     p.add_argument("--size", type=validate.image_size, default=128, help="image size in pixels (default 128)")
     p.add_argument("--seed", type=validate.seed, default=0)
     p.add_argument("--lr", type=validate.positive_float, default=0.05, help="Adam learning rate (default 0.05)")
+    p.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                   help="learning rate over the run: cosine-annealed to lr/10 (default) or constant")
+    p.add_argument("--fixed-size", type=validate.image_size, default=None, metavar="PX",
+                   help="resize every transformed image to this size before the model (fixed-input models, e.g. ViT)")
     p.add_argument("--negative", action="store_true", help="render the most inhibiting images instead")
     p.add_argument("--diversity", type=validate.int_range(0, 64), default=0, metavar="N",
                    help="render N different images per neuron")
@@ -34,8 +39,9 @@ def register(subparsers):
 
 def run(args):
     model = model_from_args(args)
-    neurons = [ns.parse_neuron(text, model, input_size=args.size) for text in args.neurons]
+    neurons = [ns.parse_neuron(text, model, input_size=args.fixed_size or args.size) for text in args.neurons]
     images = visualize(model, neurons, steps=args.steps, size=args.size, seed=args.seed, lr=args.lr,
+                       schedule=args.schedule, fixed_size=args.fixed_size,
                        param=args.param, pre_relu=not args.post_relu, negative=args.negative,
                        diversity=args.diversity, save_every=args.save_every, out_dir=args.out)
     k = max(1, args.diversity)
