@@ -4,6 +4,7 @@ activation at equal wall time, and image cleanliness.
     python benchmarks/featvis.py            # 3 units, torch 1 and 2 threads, lucent 512 steps (~1 h on a loaded CPU)
     python benchmarks/featvis.py --quick    # 1 unit, 1 thread, lucent 128 steps (a few minutes)
     python benchmarks/featvis.py --levers   # per-step time of each speed lever, switched off one at a time
+    python benchmarks/featvis.py --stage --load 6   # the report's featvis stage (25 family members) under load
 
 Run it where torch-lucent (and the torchvision it needs) imports, with neuronscope on PYTHONPATH
 (see README, "Benchmarks"); without lucent it says so and runs a faithful lucent-style loop instead.
@@ -203,7 +204,7 @@ def levers(model, layer, units, args):
     configs = {"all levers": {}, "no crop": {"crop": False}, "no channels-last": {"channels_last": False},
                "neither": {"crop": False, "channels_last": False}}
     steps = 32
-    for name, kw in configs.items():  # warm-up
+    for kw in configs.values():  # warm-up
         ns_trajectory(model, target, 4, args.size, args.seed, 4, **kw)
     best = {}
     for _ in range(3):
@@ -213,6 +214,22 @@ def levers(model, layer, units, args):
     print(f"\nper-step seconds, {len(units)} unit(s) batched, {args.size} px, torch threads {torch.get_num_threads()}:")
     for name, s in best.items():
         print(f"  {name:18s} {s * 1000:7.1f} ms  ({best['neither'] / s:.2f}x vs neither)")
+
+
+def stage(model, layer, args, threads) -> None:
+    """The report's feature-visualisation stage: `--members` curve-family members in one batched
+    run with visualize's defaults, at each thread count and at the automatic choice."""
+    from neuronscope.threads import choose_threads
+
+    members = ns.families.find_family(model, layer).members
+    ids = [f"{layer}:{m.unit}" for m in members[:args.members]]
+    auto = choose_threads()
+    for t in [*threads, None]:
+        torch.set_num_threads(t or auto)
+        start = time.perf_counter()
+        visualize(model, ids, size=args.size, seed=args.seed, progress=False)
+        label = f"{t} thread(s)" if t else f"automatic choice ({auto} thread(s))"
+        print(f"featvis stage, {len(ids)} units, {label}: {time.perf_counter() - start:.1f} s")
 
 
 def main() -> None:
@@ -231,6 +248,8 @@ def main() -> None:
     parser.add_argument("--every-ns", type=int, default=4, help="record neuronscope's image every N steps")
     parser.add_argument("--quick", action="store_true", help="1 unit, 1 thread, lucent 128 steps")
     parser.add_argument("--levers", action="store_true", help="only time each speed lever")
+    parser.add_argument("--stage", action="store_true", help="only time the report's featvis stage")
+    parser.add_argument("--members", type=int, default=25, help="family members for --stage")
     parser.add_argument("--load", type=int, default=0, help="busy background processes during the benchmark")
     parser.add_argument("--no-lucent", action="store_true", help="use the lucent-style loop even if lucent imports")
     parser.add_argument("--device", default="cpu")
@@ -254,12 +273,16 @@ def main() -> None:
     model = ns.load_model(args.model, device=args.device)
     layer = args.layer or model.default_layer
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    baseline = "torch-lucent " + _lucent_version() if use_lucent else "lucent-style loop (lucent not importable)"
     print(f"{model.name} {layer} units {units}, {args.size} px, seed {args.seed}, device {args.device}; "
-          f"baseline: {'torch-lucent ' + _lucent_version() if use_lucent else 'lucent-style loop (lucent not importable)'} "
+          f"baseline: {baseline} "
           f"{args.lucent_steps} steps; neuronscope {args.steps} steps, lr {args.lr}, {args.schedule}; "
           f"load average {load:.1f} on {os.cpu_count()} cores, +{args.load} busy processes")
     results = {}
     with background_load(args.load):
+        if args.stage:
+            stage(model, layer, args, threads)
+            return
         if args.levers:
             for t in threads:
                 torch.set_num_threads(t)
