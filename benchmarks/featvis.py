@@ -183,19 +183,24 @@ def fmt(v, spec=".2f"):
     return "-" if v is None else format(v, spec)
 
 
-def print_rows(rows, threads):
-    print(f"\ntorch threads {threads}")
+def print_header(threads):
+    print(f"\ntorch threads {threads}, load average {os.getloadavg()[0]:.1f}")
     print(f"{'unit':>5} {'lucent s':>9} {'act':>6} | {'ns reach s':>10} {'speed-up':>8} | {'ns s':>6} {'act':>6} "
-          f"{'lucent@':>7} | {'HF share L/ns':>13} | {'TV L/ns':>11}")
-    for r in rows:
-        print(f"{r['unit']:>5} {r['lucent_s']:9.1f} {r['lucent_act']:6.2f} | {fmt(r['ns_reach_s'], '.1f'):>10} "
-              f"{fmt(r['speedup_to_equal'], '.1f'):>7}x | {r['ns_s']:6.1f} {r['ns_act']:6.2f} "
-              f"{fmt(r['lucent_act_at_ns_time']):>7} | {r['lucent_hf']:.4f}/{r['ns_hf']:.4f} | "
-              f"{r['lucent_tv']:.3f}/{r['ns_tv']:.3f}")
+          f"{'lucent@':>7} | {'HF share L/ns':>13} | {'TV L/ns':>11}", flush=True)
+
+
+def print_row(r):
+    print(f"{r['unit']:>5} {r['lucent_s']:9.1f} {r['lucent_act']:6.2f} | {fmt(r['ns_reach_s'], '.1f'):>10} "
+          f"{fmt(r['speedup_to_equal'], '.1f'):>7}x | {r['ns_s']:6.1f} {r['ns_act']:6.2f} "
+          f"{fmt(r['lucent_act_at_ns_time']):>7} | {r['lucent_hf']:.4f}/{r['ns_hf']:.4f} | "
+          f"{r['lucent_tv']:.3f}/{r['ns_tv']:.3f}", flush=True)
+
+
+def print_summary(rows):
     ok = [r["speedup_to_equal"] for r in rows if r["speedup_to_equal"]]
     if ok:
         print(f"speed-up to equal activation: min {min(ok):.1f}x, median {sorted(ok)[len(ok) // 2]:.1f}x "
-              f"({len(ok)} of {len(rows)} units reached lucent's activation)")
+              f"({len(ok)} of {len(rows)} units reached lucent's activation)", flush=True)
 
 
 def levers(model, layer, units, args):
@@ -291,11 +296,14 @@ def main() -> None:
             return
         for t in threads:
             torch.set_num_threads(t)
-            rows = [compare(model, layer, u, args, use_lucent) for u in units]
-            print_rows(rows, t)
-            results[t] = rows
-    if args.out:
-        _save(results, Path(args.out), args)
+            print_header(t)
+            rows = results[t] = []
+            for u in units:
+                rows.append(compare(model, layer, u, args, use_lucent))
+                print_row(rows[-1])
+                if args.out:
+                    _save(results, Path(args.out), args)
+            print_summary(rows)
 
 
 def _lucent_version() -> str:
@@ -314,7 +322,7 @@ def _save(results, out: Path, args) -> None:
         save_grid(images, out / f"lucent_vs_neuronscope_threads{t}.png", 2)
         table[t] = [{k: v for k, v in r.items() if k != "images"} for r in rows]
     (out / "featvis_benchmark.json").write_text(json.dumps({"args": vars(args), "results": table}, indent=1))
-    print(f"images (lucent left, neuronscope right, one row per unit) and figures in {out}")
+    print(f"images (lucent left, neuronscope right, one row per unit) and figures in {out}", flush=True)
 
 
 if __name__ == "__main__":
