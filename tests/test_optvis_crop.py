@@ -68,7 +68,7 @@ class FixedSize(nn.Module):
 
 
 def test_fixed_size_resizes_every_transformed_image_back():
-    model = ns.wrap(FixedSize(), layers=["conv"])
+    model = ns.wrap(FixedSize(), layers=["conv"], input_size=32)
     with pytest.raises(NeuronscopeError, match="32 x 32"):
         visualize(model, "conv:1@16,16", steps=2, size=32, progress=False)  # the transforms change the size
     images = visualize(model, "conv:1@16,16", steps=4, size=48, fixed_size=32, progress=False)
