@@ -113,7 +113,7 @@ def standard_view_uint8(image, resize: int = 256, size: int = 224) -> np.ndarray
         h, w = pixels.shape[:2]
         if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3 and min(h, w) == resize:
             top, left = _crop_offsets(h, w, size)  # already at the size: crop the 8-bit values directly
-            return np.ascontiguousarray(pixels[top:top + size, left:left + size])
+            return pixels[top:top + size, left:left + size].copy()
         view = center_crop(resize_short(to_tensor(pixels), resize), size)
     return (view * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 

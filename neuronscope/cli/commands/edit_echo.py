@@ -3,17 +3,14 @@ from the source curve family to the target's and measure the echoes that appear.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from neuronscope.experiments.echo import echo_experiment, plot_echo
+from neuronscope.experiments.echo import echo_experiment
 from neuronscope.cli import validate
-from neuronscope.cli.commands.circuit import add_family_args, families_from_args
 from neuronscope.cli.common import add_model_args, model_from_args
+from neuronscope.cli.options import add_circuit_args, circuit_families
 from neuronscope.errors import NeuronscopeError
 from neuronscope.tuning import default_radii
-from neuronscope.tuning.figures import save
 
 
 def register(subparsers) -> None:
@@ -21,7 +18,7 @@ def register(subparsers) -> None:
                               description=__doc__.split("\n\n")[0].replace("`", "") + " The model is edited in "
                                           "a copy; tuning before and after is measured with arcs.")
     add_model_args(p)
-    add_family_args(p)
+    add_circuit_args(p)
     p.add_argument("--sign", choices=["negative", "positive"], default="negative",
                    help="which weights to scale (default negative)")
     p.add_argument("--scale", type=validate.finite_float, default=0.0,
@@ -36,20 +33,15 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     model = model_from_args(args)
-    source, target = families_from_args(model, args)
+    source, target = circuit_families(model, args)
     if args.step_deg <= 0 or 360 % args.step_deg or args.radii < 1:
         raise NeuronscopeError("--step-deg must divide 360 and --radii must be >= 1")
     result = echo_experiment(model, args.source, args.target, source, target, sign=args.sign, scale=args.scale,
                              images=args.images, orientations=np.arange(0, 360, args.step_deg),
                              radii=default_radii(args.radii))
-    out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    files = [*result.before.save(out, "tuning_before"), *result.after.save(out, "tuning_after"),
-             save(plot_echo(result), out / "echo.png")]
-    summary = result.summary()
-    (out / "echo.json").write_text(json.dumps({"model": model.name, **summary}, indent=1) + "\n")
-    for path in [*files, out / "echo.json"]:
+    for path in result.save(args.out):
         print(path)
+    summary = result.summary()
     print(f"{'; '.join(summary['edit'])}")
     print(f"mean_echo_before={summary['mean_echo_before']} mean_echo_after={summary['mean_echo_after']} "
           f"units_with_echo_before={summary['units_with_echo_before']} "

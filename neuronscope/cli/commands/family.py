@@ -8,8 +8,8 @@ and prints one line per member, then `members=N max_gap_deg=G`.
 from __future__ import annotations
 
 from neuronscope.cli import validate
-from neuronscope.cli.commands.tune import add_units_args
 from neuronscope.cli.common import add_model_args, model_from_args
+from neuronscope.cli.options import add_units_args
 from neuronscope.errors import NeuronscopeError
 from neuronscope.families import KINDS, find_family
 

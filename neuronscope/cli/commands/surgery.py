@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 
-from neuronscope.aann import build_layer
-from neuronscope.aann.layer import source_layer
 from neuronscope.cli import validate
-from neuronscope.cli.commands.aann import FAMILY_HELP, add_family_args, motif_from_args, source_families
 from neuronscope.cli.common import add_model_args, model_from_args
+from neuronscope.cli.options import FAMILY_HELP, aann_options, add_aann_args
 from neuronscope.evaluate import read_labels
-from neuronscope.families import Family, find_family
-from neuronscope.surgery import run_surgery
+from neuronscope.experiments.aann import natural_family
+from neuronscope.experiments.surgery import family_surgery
+from neuronscope.families import Family
 
 
 def register(subparsers):
@@ -33,7 +32,7 @@ def register(subparsers):
     p.add_argument("--family", metavar="FAMILY", help=f"the layer's curve family, {FAMILY_HELP} "
                                                       "(default: found with find_family)")
     p.add_argument("--no-replace", action="store_true", help="skip the artificial replacement")
-    add_family_args(p)
+    add_aann_args(p)
     p.add_argument("--seeds", default=[0, 1, 2, 3, 4], type=validate.int_list(0, validate.MAX_SEED),
                    help="seeds of the random-unit controls (default 0,1,2,3,4)")
     p.add_argument("--limit", type=validate.positive_int, help="use only the first N labelled images")
@@ -50,25 +49,14 @@ def run(args):
     model = model_from_args(args)
     layer = args.layer or model.default_layer
     model.check_layers([layer])
-    family = (Family.parse(args.family, layer) if args.family
-              else find_family(model, layer, "curve")).require("give one with --family")
-    family.require_orientations()
+    family = natural_family(model, layer, Family.parse(args.family, layer) if args.family else None)
     print(f"{layer} curve family: {len(family.units)} units "
           + ", ".join(f"{u} ({t:.0f}°)" for u, t in zip(family.units, family.orientations)))
-    artificial = None
-    if not args.no_replace:
-        source = args.source or source_layer(model, layer)
-        artificial = build_layer(model, source, layer, family.orientations, motif=motif_from_args(args),
-                                 **source_families(model, args, source))
-    result = run_surgery(model, layer, family.units, args.images, rows, artificial=artificial,
-                         random_seeds=args.seeds, batch_size=args.batch_size, n_boot=args.boot,
-                         seed=args.seed, cache_mb=args.cache_mb)
+    result = family_surgery(model, args.images, rows, layer, family=family, replace=not args.no_replace,
+                            source=args.source, random_seeds=args.seeds, batch_size=args.batch_size,
+                            n_boot=args.boot, seed=args.seed, cache_mb=args.cache_mb, **aann_options(args))
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = result.summary()
-    if artificial is not None:
-        summary["motif"] = vars(artificial.motif)
-        summary["sources"] = [vars(s) for s in artificial.sources]
-    (args.out / "surgery.json").write_text(json.dumps(summary, indent=1) + "\n")
+    (args.out / "surgery.json").write_text(json.dumps(result.summary(), indent=1) + "\n")
     table = result.table()
     (args.out / "table.md").write_text(table + "\n")
     print(table)

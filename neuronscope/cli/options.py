@@ -1,0 +1,87 @@
+"""Option groups that several commands share (so no command imports another): dataset-SD
+units, the two families of a circuit, and the source families and motif of artificial units."""
+
+from __future__ import annotations
+
+from neuronscope.aann import Motif
+from neuronscope.circuits.expanded import unit_list
+from neuronscope.cli import validate
+from neuronscope.families import Family, find_family
+from neuronscope.families.family import TEXT_HELP
+
+FAMILY_HELP = TEXT_HELP
+
+
+def add_units_args(p) -> None:
+    """Where the dataset SDs come from (`tune`, `family`)."""
+    p.add_argument("--stats", type=validate.existing_dir,
+                   help="a `neuronscope stats` result folder of the layer (pre-ReLU) for the SD units")
+    p.add_argument("--images", type=validate.existing_path,
+                   help="else compute them over these images (folder or list; default: the bundled "
+                        "scikit-image photographs), every position of the layer")
+    p.add_argument("--limit", type=validate.positive_int, help="use a seeded random subset of this many --images")
+
+
+def add_circuit_args(p) -> None:
+    """--from/--to/--out and the two families (`circuit`, `edit-echo`)."""
+    found = " (default: found with find_family)"
+    p.add_argument("--from", dest="source", required=True, metavar="LAYER", help="source layer")
+    p.add_argument("--to", dest="target", required=True, metavar="LAYER", help="target layer")
+    p.add_argument("--out", required=True, type=validate.out_dir, metavar="DIR", help="output folder")
+    p.add_argument("--source-family", metavar="FAMILY", help=f"the source's curve family: {FAMILY_HELP}{found}")
+    p.add_argument("--target-family", metavar="FAMILY", help=f"the target's curve family: {FAMILY_HELP}{found}")
+    p.add_argument("--images", default=None, type=validate.existing_path,
+                   help="images for dataset SDs when families are found (default: the bundled photographs)")
+
+
+def circuit_families(model, args) -> tuple[Family, Family]:
+    """The two families as given, else found (curve families, dataset SDs over --images); found ones are printed."""
+    out = []
+    for layer, given in ((args.source, args.source_family), (args.target, args.target_family)):
+        if given is not None:
+            family = Family.parse(given, layer)
+            unit_list(model, layer, family.units)  # units the layer has
+        else:
+            family = find_family(model, layer, images=args.images).require("pass one explicitly")
+            print(f"found {len(family)} curve units in {layer}: {', '.join(map(str, family.units))}")
+        out.append(family)
+    return out[0], out[1]
+
+
+def add_aann_args(p) -> None:
+    """The source layer, its families and the motif's parameters (`aann`, `surgery`)."""
+    p.add_argument("--from", dest="source", metavar="LAYER",
+                   help="source layer whose families feed the artificial units (default: the model's)")
+    for kind in ("line", "curve"):
+        p.add_argument(f"--{kind}s", metavar="FAMILY",
+                       help=f"the source's {kind} family, {FAMILY_HELP}, or none (default: found)")
+    d = Motif()
+    p.add_argument("--radius", type=validate.positive_float, default=d.radius,
+                   help=f"ideal curve radius, source positions (default {d.radius})")
+    p.add_argument("--tolerance", type=validate.float_range(0, 180, low_open=True), default=d.tolerance_deg,
+                   help=f"angular tolerance of alignment, degrees (default {d.tolerance_deg})")
+    p.add_argument("--width", type=validate.positive_float, default=d.width,
+                   help=f"distance from the curve that still counts as on it (default {d.width})")
+    p.add_argument("--misaligned", type=validate.finite_float, default=d.misaligned,
+                   help=f"inhibition of perpendicular/opposite units on the curve (default {d.misaligned})")
+    p.add_argument("--off-curve", type=validate.finite_float, default=d.off_curve,
+                   help=f"inhibition of aligned units off the curve (default {d.off_curve})")
+    p.add_argument("--kernel-size", type=validate.positive_int, help="kernel side (default: the target's whole window)")
+
+
+def aann_options(args) -> dict:
+    """motif=, lines=, curves= for `experiments.aann_experiment` / `family_surgery`: a family as
+    given ("none": an empty one), None to find it."""
+    out = {"motif": Motif(args.radius, args.tolerance, args.width, args.misaligned, args.off_curve,
+                          args.kernel_size)}
+    for kind in ("line", "curve"):
+        text = getattr(args, f"{kind}s")
+        out[f"{kind}s"] = None if not text else Family((), kind=kind) if text == "none" else Family.parse(
+            text, args.source, kind=kind)
+    return out
+
+
+def print_sources(families: dict[str, Family], source: str) -> None:
+    """One line per source family used."""
+    for name, family in families.items():
+        print(f"{name} of {source}: {len(family)} units {', '.join(map(str, family.units))}")
