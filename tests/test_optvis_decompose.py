@@ -61,6 +61,8 @@ def test_decomposition_renders_each_position_and_fades_tiles(planted, tmp_path):
     assert 0 < (~rendered).sum() and np.array_equal(result.rendered.numpy(), rendered)
     assert result.images.shape == (6, 6, 3, 12, 12)
     assert torch.all(result.images[~result.rendered] == 0)
+    assert repr(result) == f"<LayerDecomposition 3:1 on 0: 6x6 positions, {rendered.sum()} rendered>"
+    assert result._repr_html_().count("<img") == 1  # the figure, inline in a notebook
 
     # tile k is the visualisation of position k's unit gradient direction alone (noise seed + k)
     positions = np.argwhere(rendered)

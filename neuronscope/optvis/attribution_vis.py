@@ -32,6 +32,15 @@ class AttributionVisualization(NamedTuple):
     fields: torch.Tensor  # (N, C, h, w): |attribution| over the source positions each target sees
     attribution: Attribution
 
+    def __repr__(self) -> str:
+        a = self.attribution
+        return f"<AttributionVisualization {a.source} -> {a.layer}: {len(self.images)} images>"
+
+    def _repr_html_(self) -> str:
+        from neuronscope.notebook import Images
+
+        return Images(self.images)._repr_html_()
+
 
 def attribution_fields(model, attribution: Attribution, input_size: int) -> torch.Tensor:
     """(N, C, h, w): the absolute attribution over the footprint (`footprint_box`) of each

@@ -34,7 +34,7 @@ from neuronscope.stimuli.tiling import save_grid, tile
 MAIN_LAYER = re.compile(r"conv2d\d+|mixed\d+[a-z]|stem|block\d+|head")
 
 
-@dataclass
+@dataclass(repr=False)
 class LayerDecomposition:
     """One layer of a decomposition. `gradient` (C, h, w) covers the box of the layer's grid
     (at the model's `input_size`) where the neuron's gradient is non-zero, whose top-left position
@@ -47,6 +47,16 @@ class LayerDecomposition:
     origin: tuple[int, int]
     images: torch.Tensor
     rendered: torch.Tensor
+
+    def __repr__(self) -> str:
+        h, w = self.rendered.shape
+        shown = int(self.rendered.sum())
+        return f"<LayerDecomposition {self.neuron} on {self.layer}: {h}x{w} positions, {shown} rendered>"
+
+    def _repr_html_(self) -> str:
+        from neuronscope.notebook import Images
+
+        return Images(self.figure()[None], [repr(self)[1:-1]])._repr_html_()
 
     @property
     def norms(self) -> torch.Tensor:
