@@ -153,7 +153,7 @@ def test_a_vector_layer_and_bad_requests(effnet):
     torch.testing.assert_close(a.baseline, fc.bias[3].detach().expand(2))
     assert a.positions is None and a.by_unit.shape == (2, 1280)
     with pytest.raises(NeuronscopeError):
-        a.by_position
+        _ = a.by_position
     for kwargs in ({"source": "block7"}, {"positions": (4, 0)}, {"positions": [(0, 0)] * 3}):
         with pytest.raises(NeuronscopeError):
             attribute(effnet, "block6_expand:7", x, source=kwargs.get("source", "block5"),

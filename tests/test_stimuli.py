@@ -201,7 +201,8 @@ def test_filled_curve_fills_the_circular_segment_on_the_inner_side(radius, lengt
 
 def test_filled_straight_segment_adds_nothing():
     kw = dict(size=48, arc_length=30, stroke_width=2.0)
-    torch.testing.assert_close(curves([10.0, 100.0], math.inf, filled=True, **kw), curves([10.0, 100.0], math.inf, **kw))
+    torch.testing.assert_close(curves([10.0, 100.0], math.inf, filled=True, **kw),
+                               curves([10.0, 100.0], math.inf, **kw))
 
 
 def test_angles_are_two_strokes_from_the_vertex_at_the_center():

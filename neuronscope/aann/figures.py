@@ -81,6 +81,6 @@ def plot_radial_pairs(views: TuningViews, cols: int = 5) -> Figure:
                      f"({comparison.natural.orientations[pair]:.0f}°)\nr = {comparison.matched[k]:.2f}", fontsize=7)
         ax.tick_params(labelsize=5)
     fig.suptitle(f"Radial tuning to curves at the best radius: artificial (red) vs natural (black), each normalised "
-                 f"by its maximum\n({nat.scale.label}); correlation of matched pairs {np.nanmean(comparison.matched):.2f}"
-                 f", of mismatched pairs {comparison.baseline:.2f}", fontsize=8)
+                 f"by its maximum\n({nat.scale.label}); correlation of matched pairs "
+                 f"{np.nanmean(comparison.matched):.2f}, of mismatched pairs {comparison.baseline:.2f}", fontsize=8)
     return fig
