@@ -174,6 +174,10 @@ def test_spline_sampling_svg_and_saved_files(tmp_path):
     red = png[on[:, 1], on[:, 0]]
     assert (red[:, 0] > 0.8).all() and (red[:, 2] < 0.4).all()  # the first spline is drawn red on grey
     assert np.allclose(png[20, 3], 0.5, atol=0.01)  # away from it, the image (mid grey) is unchanged
+    fig = T.plot_tracing(image, [diag], target=torch.rand(24, 30))
+    assert [ax.get_title() for ax in fig.axes] == ["image", "curve map (target)", "1 spline(s)"]
+    drawn = fig.axes[2].get_images()[0].get_array()
+    assert np.allclose(drawn[on[:, 1], on[:, 0]], png[on[:, 1], on[:, 0]], atol=0.01)  # the same overlay
 
 
 def test_tracing_refuses_an_empty_map():
