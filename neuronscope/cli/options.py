@@ -1,13 +1,19 @@
-"""Option groups that several commands share (so no command imports another): dataset-SD
-units, the two families of a circuit, and the source families and motif of artificial units."""
+"""Options and helpers that several commands share, so that no command imports another: dataset-SD
+units, the two families of a circuit, the source families and motif of artificial units, dataset
+result units and summaries, and image files."""
 
 from __future__ import annotations
+
+import argparse
+from pathlib import Path
 
 from neuronscope.aann import Motif
 from neuronscope.circuits.expanded import unit_list
 from neuronscope.cli import validate
+from neuronscope.errors import NeuronscopeError
 from neuronscope.families import Family, find_family
 from neuronscope.families.family import TEXT_HELP
+from neuronscope.images import list_images, load_image, resize_short
 
 FAMILY_HELP = TEXT_HELP
 
@@ -85,3 +91,46 @@ def print_sources(families: dict[str, Family], source: str) -> None:
     """One line per source family used."""
     for name, family in families.items():
         print(f"{name} of {source}: {len(family)} units {', '.join(map(str, family.units))}")
+
+
+# -- dataset results (`stats`, `stats-merge`, `quilt`, `label`) ---------------------------------------
+def summary_line(stats) -> str:
+    m = stats.manifest
+    return f"images={m['images']} skipped={len(m['skipped'])} positions={m['positions']} seconds={m['seconds']:.1f}"
+
+
+def figure_units(text: str):
+    """--figures type: "all", "none" or a list of unit numbers (checked against the layer later)."""
+    if text in ("all", "none"):
+        return text
+    try:
+        return validate.int_list(0)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be all, none or unit numbers like 3,17; got {text!r}") from None
+
+
+def parse_unit(stats, text: str) -> int:
+    """A unit of the result's layer from "UNIT" or "LAYER:UNIT"."""
+    layer, _, unit = text.rpartition(":")
+    if layer and layer != stats.layer:
+        raise NeuronscopeError(f"{stats.layer} is the layer of this result, not {layer}")
+    if not unit.isdigit():
+        raise NeuronscopeError(f"neuron must be a unit number or LAYER:UNIT, got {text!r}")
+    return int(unit)
+
+
+# -- image files (`factorize`, `find`) ------------------------------------------------------------------
+def image_paths(items) -> list[Path]:
+    """Image files from files and folders (folders: every image in them, sorted)."""
+    out = []
+    for item in items:
+        path = Path(item)
+        out.extend(list_images(path) if path.is_dir() else [path])
+    if not out:
+        raise NeuronscopeError("no images found")
+    return out
+
+
+def load_images(items, size: int | None) -> list[tuple[str, object]]:
+    """(stem, (3, H, W) image) for every image, the short side resized to `size` (None: as is)."""
+    return [(p.stem, load_image(p) if size is None else resize_short(load_image(p), size)) for p in image_paths(items)]

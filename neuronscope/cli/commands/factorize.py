@@ -8,30 +8,12 @@ Prints the relative error and each group's top units; last line `k=K error=E`.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
-from neuronscope.errors import NeuronscopeError
-from neuronscope.images import list_images, load_image, resize_short
+from neuronscope.cli.options import load_images
 
 MAX_FIGURE_ROWS = 12
-
-
-def image_paths(items) -> list[Path]:
-    """Image files from files and folders (folders: every image in them, sorted)."""
-    out = []
-    for item in items:
-        path = Path(item)
-        out.extend(list_images(path) if path.is_dir() else [path])
-    if not out:
-        raise NeuronscopeError("no images found")
-    return out
-
-
-def load_images(items, size: int | None) -> list[tuple[str, object]]:
-    """(stem, (3, H, W) image) for every image, the short side resized to `size` (None: as is)."""
-    return [(p.stem, load_image(p) if size is None else resize_short(load_image(p), size)) for p in image_paths(items)]
 
 
 def register(subparsers) -> None:

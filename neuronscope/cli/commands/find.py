@@ -10,7 +10,7 @@ found group). One line per image with each group's share of the maps' total.
 from __future__ import annotations
 
 from neuronscope.cli import validate
-from neuronscope.cli.commands.factorize import load_images
+from neuronscope.cli.options import load_images
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.errors import NeuronscopeError
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from neuronscope.cli import validate
-from neuronscope.cli.commands.quilt import parse_unit
+from neuronscope.cli.options import parse_unit
 from neuronscope.dataset import LabelSession, label_in_terminal, load_stats, make_server, plot_label_figures
 from neuronscope.dataset.labelling import contribution_shares
 

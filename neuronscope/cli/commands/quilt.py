@@ -5,8 +5,8 @@ crop, its attribution to the previous layer by position and the top source units
 from __future__ import annotations
 
 from neuronscope.cli import validate
+from neuronscope.cli.options import parse_unit
 from neuronscope.dataset import load_stats, plot_quilt
-from neuronscope.errors import NeuronscopeError
 from neuronscope.models import load_model
 
 # File types matplotlib writes a figure as.
@@ -41,13 +41,3 @@ def run(args) -> int:
                model=model, source=args.source)
     print(f"wrote {args.out}")
     return 0
-
-
-def parse_unit(stats, text: str) -> int:
-    """A unit of the result's layer from "UNIT" or "LAYER:UNIT"."""
-    layer, _, unit = text.rpartition(":")
-    if layer and layer != stats.layer:
-        raise NeuronscopeError(f"{stats.layer} is the layer of this result, not {layer}")
-    if not unit.isdigit():
-        raise NeuronscopeError(f"neuron must be a unit number or LAYER:UNIT, got {text!r}")
-    return int(unit)

@@ -5,10 +5,9 @@ The last line printed is `images=N skipped=K positions=P seconds=S` (P: values p
 
 from __future__ import annotations
 
-import argparse
-
 from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
+from neuronscope.cli.options import figure_units, summary_line
 from neuronscope.dataset import compute_stats
 
 
@@ -62,19 +61,3 @@ def run(args) -> int:
     print(f"wrote {args.out}")
     print(summary_line(stats))
     return 0
-
-
-def summary_line(stats) -> str:
-    m = stats.manifest
-    return f"images={m['images']} skipped={len(m['skipped'])} positions={m['positions']} seconds={m['seconds']:.1f}"
-
-
-def figure_units(text: str):
-    """--figures type: "all", "none" or a list of unit numbers (checked against the layer later)."""
-    if text in ("all", "none"):
-        return text
-    try:
-        return validate.int_list(0)(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be all, none or unit numbers like 3,17; got {text!r}") from None
-

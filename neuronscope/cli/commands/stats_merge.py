@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from neuronscope.cli import validate
-from neuronscope.cli.commands.stats import figure_units, summary_line
+from neuronscope.cli.options import figure_units, summary_line
 from neuronscope.dataset import merge_results
 
 
