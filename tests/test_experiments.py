@@ -45,3 +45,22 @@ def test_circuit_experiment_displays_itself(effnet):
     assert result.matrix.source.units == (28, 26, 0) and len(result.downstream.units) == 3
     assert result.summary()["from"] == "block5" and "equivariance correlation" in repr(result)
     assert result._repr_html_().count("<img") == 2
+
+
+def test_commands_are_thin_and_import_no_other_command():
+    """Shared options live in cli/options.py and analyses in neuronscope.experiments: a command
+    module imports neither another command nor another command's helpers."""
+    import ast
+    from pathlib import Path
+
+    import neuronscope.cli.commands as commands
+
+    folder = Path(commands.__file__).parent
+    modules = sorted(p for p in folder.glob("*.py") if p.name != "__init__.py")
+    assert len(modules) > 20
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                assert not name.startswith("neuronscope.cli.commands"), f"{path.name} imports {name}"
