@@ -46,21 +46,21 @@ def task_seconds(work: Path) -> dict[str, float]:
 
 
 def load(name: str, random_weights: bool):
+    """The model; with `random_weights`, its trained weights replaced by seeded random ones (through a
+    weight file, the way `--weights` loads them)."""
     if not random_weights:
         return ns.load_model(name)
     from neuronscope.models.zoo import get_spec
 
-    spec = get_spec(name)
-    net = spec.build()
     g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for key, p in net.state_dict().items():
-            if p.dtype.is_floating_point:
-                fan_in = max(1, p[0].numel()) if key.endswith("weight") else 1
-                p.copy_(torch.randn(p.shape, generator=g) * ((2.0 / fan_in) ** 0.5 if key.endswith("weight") else 0.1))
-    model = ns.models.NativeModel(net, preprocess=spec.preprocess, labels=spec.labels())
-    model.name, model.default_layer, model.layer_prefix = spec.name, spec.default_layer, spec.layer_prefix
-    return model
+    state = {}
+    for key, p in get_spec(name).build().state_dict().items():
+        scale = (2.0 / max(1, p[0].numel())) ** 0.5 if key.endswith("weight") and p.ndim > 1 else 0.1
+        state[key] = torch.randn(p.shape, generator=g) * scale if p.dtype.is_floating_point else p
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "random.pth"
+        torch.save(state, path)
+        return ns.load_model(name, weights=path)
 
 
 def bench_units(args) -> None:

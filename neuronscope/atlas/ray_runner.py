@@ -1,6 +1,6 @@
 """Run atlas tasks as Ray tasks (the optional extra: `pip install 'neuronscope[ray]'`).
 
-Each task is one Ray task, retried by Ray if its worker dies. The model travels once through
+Each task is one Ray task, retried by Ray if its worker dies or it hits an I/O error. The model travels once through
 Ray's object store; a task gets its dependencies' files (read by the driver) as bytes and
 returns its own files as bytes, which the driver writes into the store: workers need to share
 only the image location, not the atlas's folders. A task asks for a GPU where the cluster has
@@ -64,7 +64,9 @@ def run_on_ray(todo: list[T.Task], model, settings: T.Settings, store, logfile, 
             ray.init(address=address, log_to_driver=False, runtime_env=env)
     try:
         use_gpu = ray.cluster_resources().get("GPU", 0) > 0
-        remote = ray.remote(max_retries=retries, num_cpus=1, num_gpus=1 if use_gpu else 0)(_remote_execute)
+        # Retried: a worker that dies, and I/O errors (images on a network filesystem); a bug fails at once.
+        remote = ray.remote(max_retries=retries, retry_exceptions=[OSError], num_cpus=1,
+                            num_gpus=1 if use_gpu else 0)(_remote_execute)
         model_ref = ray.put(model.to("cpu"))
         bars = _bars(todo, progress)
         waiting = {t.id: t for t in todo}
