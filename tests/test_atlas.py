@@ -78,6 +78,9 @@ def test_build_counts_and_layout(site):
                     assert im.size == ((32, 32) if suffix[:3] != "top" else (24, 24))
         assert not (out / "units" / layer / "6.html").exists()
     assert (out.parent / "site.work" / "build.log").is_file() and not (out / "build.log").exists()
+    # A chunk renders only its chosen units: 4 and 5 of the range 4-7.
+    rendered = sorted(p.name for p in (out.parent / "site.work" / "tasks" / "featvis.conv1.4-8").glob("*_pos.png"))
+    assert rendered == ["4_pos.png", "5_pos.png"]
 
 
 def test_strongest_inputs_are_conv2_weights(site):
@@ -129,9 +132,9 @@ def test_examples_are_the_largest_activations(site):
 
 
 def test_featvis_files_are_their_units(site):
-    """Each unit's picture is the visualisation of that unit (its chunk rendered in one batch)."""
+    """Each unit's picture is the visualisation of that unit (its chunk's chosen units, 4 and 5, in one batch)."""
     out, _ = site
-    images = ns.visualize(tiny_model(), [f"conv1:{u}" for u in range(4, 8)], steps=4, size=32, seed=0, progress=False)
+    images = ns.visualize(tiny_model(), ["conv1:4", "conv1:5"], steps=4, size=32, seed=0, progress=False)
     for i, unit in enumerate((4, 5)):
         saved = np.asarray(Image.open(out / "img" / "conv1" / f"{unit}_pos.png"))
         expected = (images[i].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()

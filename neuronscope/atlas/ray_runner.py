@@ -9,11 +9,14 @@ them (and then runs its model there).
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import torch
 
 from neuronscope.atlas import tasks as T
 from neuronscope.errors import NeuronscopeError
@@ -67,7 +70,8 @@ def run_on_ray(todo: list[T.Task], model, settings: T.Settings, store, logfile, 
         # Retried: a worker that dies, and I/O errors (images on a network filesystem); a bug fails at once.
         remote = ray.remote(max_retries=retries, retry_exceptions=[OSError], num_cpus=1,
                             num_gpus=1 if use_gpu else 0)(_remote_execute)
-        model_ref = ray.put(model.to("cpu"))
+        # Shipped on the CPU (a worker moves it to its GPU); the caller's model stays where it is.
+        model_ref = ray.put(model if torch.device(model.device).type == "cpu" else copy.deepcopy(model).to("cpu"))
         bars = _bars(todo, progress)
         waiting = {t.id: t for t in todo}
         running: dict = {}

@@ -76,6 +76,7 @@ class Task:
     part: tuple            # shard (i, n), unit chunk (first, stop) or ()
     deps: list[str] = field(default_factory=list)
     source: str | None = None   # previous chosen layer (weights) or image source (stats)
+    units: tuple = ()           # featvis / examples: the chosen units of the chunk (one batch)
     key: str = ""
 
     @property
@@ -99,8 +100,9 @@ def plan(model, layers: list[str], units: dict[str, list[int]], images, settings
         merge = Task("merge", layer, (), deps=[t.id for t in shards])
         tasks += shards + [merge]
         for first, stop in _chunks(units[layer], settings.chunk):
-            tasks.append(Task("featvis", layer, (first, stop)))
-            tasks.append(Task("examples", layer, (first, stop), deps=[merge.id]))
+            chosen = tuple(u for u in units[layer] if first <= u < stop)
+            tasks.append(Task("featvis", layer, (first, stop), units=chosen))
+            tasks.append(Task("examples", layer, (first, stop), deps=[merge.id], units=chosen))
         if i > 0:
             for first, stop in _chunks(list(range(_unit_count(model, layer))), settings.weight_chunk):
                 tasks.append(Task("weights", layer, (first, stop), source=layers[i - 1]))
@@ -109,15 +111,15 @@ def plan(model, layers: list[str], units: dict[str, list[int]], images, settings
     keys = {}
     for t in tasks:
         reads = {k: getattr(settings, k) for k in _READS[t.kind]}
-        payload = {"task": t.id, "source": t.source if t.kind != "stats" else described, "reads": reads,
-                   "identity": identity, "deps": [keys[d] for d in t.deps]}
+        payload = {"task": t.id, "units": t.units, "source": t.source if t.kind != "stats" else described,
+                   "reads": reads, "identity": identity, "deps": [keys[d] for d in t.deps]}
         t.key = keys[t.id] = digest(payload)
     return tasks
 
 
 def _chunks(units: list[int], size: int) -> list[tuple[int, int]]:
-    """Fixed unit ranges [k*size, (k+1)*size) holding chosen units, so a task's batch (and so its
-    floating-point result) does not change when other units are added to a build."""
+    """Fixed unit ranges [k*size, (k+1)*size) holding chosen units: a task's batch (and so its
+    floating-point result) is the chosen units of its range, whatever else a build holds."""
     starts = sorted({u // size * size for u in units})
     return [(s, s + size) for s in starts]
 
@@ -190,6 +192,8 @@ def _run_merge(task, model, s: Settings, inputs, out: Path) -> None:
 
 
 def _units(task: Task, model) -> list[int]:
+    if task.units:
+        return list(task.units)
     first, stop = task.part
     return list(range(first, min(stop, _unit_count(model, task.layer))))
 
