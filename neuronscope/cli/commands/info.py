@@ -1,4 +1,6 @@
-"""`neuronscope info MODEL`: layers, shapes, activations and receptive fields."""
+"""`neuronscope info MODEL`: layers, shapes, activations and receptive fields (a layer that also
+depends on the whole input, through a global pooling or attention, shows its local field and
+"+ global")."""
 
 from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
@@ -23,6 +25,8 @@ def run(args):
         if len(shape) == 3:
             rf = model.receptive_field(name, args.size)
             field = f"{rf.size[0]:>6d} {rf.stride[0]:>6d} {rf.start[0]:>6d}"
+            if rf.global_dependence:  # the field shown is the local one
+                field += "  + global (pooling/attention)"
         else:
             field = f"{'global':>6s}"
         print(f"{name:28s} {str(shape):18s} {act:6s} {field}")
