@@ -68,10 +68,10 @@ def check_labels(rows: list[tuple[str, int]], classes: int, folder: str | Path |
 
 def labelled_batches(folder: str | Path, rows: list[tuple[str, int]], batch_size: int = 50, size: int = 224):
     """Yield (images (N,3,size,size), labels (N,)) in the standard evaluation view: short side
-    resized to size * 256/224 (256 for 224), centre crop."""
+    resized to size + 32 (256 for 224, EfficientNet's crop padding), centre crop."""
     for i in range(0, len(rows), batch_size):
         chunk = rows[i:i + batch_size]
-        images = torch.stack([standard_view(Path(folder) / name, round(size * 256 / 224), size) for name, _ in chunk])
+        images = torch.stack([standard_view(Path(folder) / name, size + 32, size) for name, _ in chunk])
         yield images, torch.tensor([label for _, label in chunk])
 
 

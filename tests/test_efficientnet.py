@@ -1,10 +1,11 @@
-"""EfficientNet-Lite0: accuracy against the reference measurement, layers and geometry."""
+"""EfficientNet-Lite0 (accuracy against the reference measurement, layers, geometry) and Lite1/Lite2."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -72,3 +73,18 @@ def test_receptive_field_matches_impulse_response(effnet):
         top, left, bottom, right = rf.box(y, xx)
         assert (rows.min().item(), rows.max().item() + 1) == (top, bottom), layer
         assert (cols.min().item(), cols.max().item() + 1) == (left, right), layer
+
+
+@pytest.mark.parametrize("name,size,channels", [("efficientnet_lite1", 240, 480), ("efficientnet_lite2", 260, 528)])
+def test_lite1_and_lite2_load_offline_and_classify(shared, name, size, channels):
+    """Strict weight loading, their own input size, and accuracy on the first 100 sample images in
+    the evaluation view at that size (the full 1,000: README; a wrong layout or scaling gives ~0)."""
+    from neuronscope.evaluate import accuracy, read_labels
+
+    model = ns.load_model(name)
+    assert model.input_size == size and model.default_layer == "block8_expand"
+    assert model.layer_shapes(size, ["block8_expand"])["block8_expand"] == (channels, -(-size // 16), -(-size // 16))
+    sample = shared / "data" / "imagenet-sample"
+    rows = read_labels(sample / "labels.csv", "index_1000")[:100]
+    acc = accuracy(model, sample, rows, batch_size=50, progress=False)
+    assert acc.n == 100 and acc.top1 >= 0.7 and acc.top5 >= 0.9

@@ -8,14 +8,17 @@ displays itself in a notebook. The primitives they combine live in `tuning`, `fa
     echo_experiment(model, "block5", "block6_expand", early, late)          # `neuronscope edit-echo`
     aann_experiment(model, "block6_expand")                                 # `neuronscope aann`
     family_surgery(model, "images/", rows)                                  # `neuronscope surgery`
+    universality(["efficientnet_lite0", "efficientnet_lite1"])               # `neuronscope universality`
 """
 
 from neuronscope.experiments.aann import AannResult, aann_experiment, natural_family, source_families
 from neuronscope.experiments.circuit import CircuitResult, circuit_experiment, sectors
 from neuronscope.experiments.echo import EchoResult, echo_experiment, plot_echo
 from neuronscope.experiments.surgery import family_surgery
+from neuronscope.experiments.universality import UniversalityResult, universality
 from neuronscope.experiments.tuning import EXPERIMENTS, TuningExperiments, preferred_curves, tune, tune_units
 
 __all__ = ["EXPERIMENTS", "AannResult", "CircuitResult", "EchoResult", "TuningExperiments", "aann_experiment",
            "circuit_experiment", "echo_experiment", "family_surgery", "natural_family", "plot_echo",
-           "preferred_curves", "sectors", "source_families", "tune", "tune_units"]
+           "preferred_curves", "sectors", "source_families", "tune", "tune_units", "UniversalityResult",
+           "universality"]
