@@ -22,6 +22,13 @@ CASES = {
         ([E, "--device", "cuda:99"], "--device"), ([E, "--weights", "{missing}"], "--weights"),
         ([E, "--weights", "{dir}"], "--weights"), ([E, "--weights", "{text}"], "not a readable weight file"),
         (["no_such_model"], "unknown model"), ([E, "--sha256", "abc"], "--sha256"),
+        (["{missing}.py:build"], "no such file"), (["{text}:build"], "not a Python file"),
+        (["no_such_package_xyz.mod:build"], "cannot import"),
+    ],
+    "universality": [
+        ([E, "--out", "{text}"], "--out"), ([E, "--out", "{out}", "--step", "0"], "--step"),
+        ([E, "--out", "{out}", "--strides", "x"], "--strides"), ([E, "--out", "{out}", "--seed", "-1"], "--seed"),
+        (["no_such_model", "--out", "{out}"], "unknown model"), ([E, "--out", "{out}", "--limit", "0"], "--limit"),
     ],
     "models": [(["extra"], "unrecognized")],
     "featvis": [

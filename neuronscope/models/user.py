@@ -74,6 +74,8 @@ def _import(target: str, spec: str):
         path = Path(target).expanduser().resolve()
         if not path.is_file():
             raise NeuronscopeError(f"{spec}: no such file {target}")
+        if path.suffix != ".py":
+            raise NeuronscopeError(f"{spec}: {target} is not a Python file (.py)")
         name = f"neuronscope_user_{abs(hash(str(path)))}"
         if name in sys.modules:
             return sys.modules[name]
