@@ -208,8 +208,8 @@ def levers(model, layer, units, args):
     target = [f"{layer}:{u}" for u in units]
     configs = {"all levers": {}, "no crop": {"crop": False}, "no channels-last": {"channels_last": False},
                "neither": {"crop": False, "channels_last": False}}
-    steps = 32
-    for kw in configs.values():  # warm-up
+    steps = 64
+    for kw in configs.values():  # warm-up (and the crop's windows, kept per process)
         ns_trajectory(model, target, 4, args.size, args.seed, 4, **kw)
     best = {}
     for _ in range(3):

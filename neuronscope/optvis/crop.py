@@ -8,7 +8,8 @@ and its size keeps each layer's padding where it was (same field start and strid
 image; where a field reaches past an image edge, the window reaches that edge too). The
 activations of the window are then zero-padded back to the whole grid, so the objective reads
 the same position it would have read. The first time each window is used, the targeted values
-are checked against a full forward pass; a window that disagrees is dropped for good.
+are checked against a full forward pass; a window that disagrees is dropped for good. Windows and
+checks depend only on the architecture, so they are kept for the process, per network class.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from neuronscope.models.base import NativeModel
 
 # agreement required between the window's and the whole image's activations (relative to their scale)
 TOLERANCE = 1e-4
+_WINDOWS: dict = {}  # (network class, targets, h, w) -> Window or None
+_CHECKED: set = set()  # keys whose window passed its check
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,7 @@ class FieldCrop:
         self.model = model
         self.targets = {layer: list(positions) for layer, positions in targets.items()}
         self._fields: dict[tuple[str, int, int], object] = {}
-        self._windows: dict[tuple[int, int], Window | None] = {}
-        self._checked: set[tuple[int, int]] = set()
+        self._key = (type(model.net), tuple(sorted((layer, tuple(p)) for layer, p in self.targets.items())))
 
     @staticmethod
     def applies(model, targets) -> bool:
@@ -103,7 +105,8 @@ class FieldCrop:
         return None
 
     def window(self, h: int, w: int) -> Window | None:
-        if (h, w) not in self._windows:
+        key = (*self._key, h, w)
+        if key not in _WINDOWS:
             ys, xs = self._axis(h, w, 0), self._axis(w, h, 1)
             window = None
             if ys is not None or xs is not None:
@@ -111,14 +114,14 @@ class FieldCrop:
                 xs = xs or (0, w, {layer: (0, 0) for layer in self.targets})
                 pads = {layer: (*xs[2][layer], *ys[2][layer]) for layer in self.targets}
                 window = Window(ys[0], ys[0] + ys[1], xs[0], xs[0] + xs[1], pads)
-            self._windows[(h, w)] = window
-        return self._windows[(h, w)]
+            _WINDOWS[key] = window
+        return _WINDOWS[key]
 
     def check(self, images: torch.Tensor, window: Window, capture) -> bool:
         """On a window's first use: do its targeted activations equal the whole image's? A window
         that fails is forgotten (its size then runs uncropped)."""
-        key = tuple(images.shape[-2:])
-        if key in self._checked:
+        key = (*self._key, *images.shape[-2:])
+        if key in _CHECKED:
             return True
         layers = sorted(self.targets)
         with torch.no_grad():
@@ -131,7 +134,7 @@ class FieldCrop:
                 a, b = whole[layer][..., y, x], part[layer][..., y, x]
                 if part[layer].shape != whole[layer].shape or \
                         (a - b).abs().max() > TOLERANCE * (1 + a.abs().max()):
-                    self._windows[key] = None
+                    _WINDOWS[key] = None
                     return False
-        self._checked.add(key)
+        _CHECKED.add(key)
         return True
