@@ -123,6 +123,7 @@ CASES = {
     ],
     "label": [
         (["{result}", "--port", "99999"], "--port"), (["{result}", "--port", "-1"], "--port"),
+        (["{result}", "--host", "0.0.0.0"], "--host"),
         (["{missing}"], "no such folder"), (["{result}", "--seed", "-1"], "--seed"),
         (["{result}", "--neuron", "99999", "--figures"], "out of range"),
         (["{text_stats}", "--figures"], "unreadable"),
@@ -183,6 +184,7 @@ CASES = {
         ([E, "{images}/0.png", "--out", "{out}", "--occlude", "{missing}"], "--occlude"),
         ([E, "{images}/0.png", "--out", "{text}"], "--out"),
         ([E, "{images}/0.png", "--out", "{out}"], "at least 64"),
+        ([E, "{images}/0.png", "--out", "{out}", "--steps", "-1"], "--steps"),
     ],
     "factorize": [
         ([E, "block6_expand", "{images}", "--out", "{out}", "--k", "0"], "--k"),
@@ -192,12 +194,31 @@ CASES = {
         ([E, "block5", "{images}", "--out", "{out}", "--size", "32"], "negative values"),
         ([E, "block6_expand", "{images}", "--out", "{out}", "--k", "100000", "--size", "32"], "k must be"),
         ([E, "nolayer", "{images}", "--out", "{out}", "--size", "32"], "nolayer"),
+        ([E, "block6_expand", "{images}", "--out", "{out}", "--save-groups", "{out}/g.txt"], "--save-groups"),
+        ([E, "block6_expand", "{images}", "--out", "{out}", "--size", "0"], "--size"),
     ],
     "find": [
         ([E, "--groups", "{missing}", "{images}", "--out", "{out}"], "--groups"),
         ([E, "--groups", "{text}", "{images}", "--out", "{out}"], "cannot read groups file"),
         ([E, "--groups", "{text}", "{images}", "--out", "{out}", "--trace"], "--trace needs --group"),
         ([E, "--groups", "{text}", "{images}", "--out", "{out}", "--curves", "0"], "--curves"),
+        ([E, "--groups", "{text}", "{images}", "--out", "{out}", "--size", "100000"], "--size"),
+    ],
+    "combing": [
+        ([E, "--out", "{text}"], "--out"), ([E, "--out", "{out}", "--featvis-steps", "-1"], "--featvis-steps"),
+        ([E, "nolayer", "--out", "{out}"], "nolayer"), ([E, "--out", "{out}", "--kinds", "blob"], "invalid choice"),
+    ],
+    "extract": [
+        ([E, "{missing}", "--out", "{out}"], "no such file"),
+        ([E, "{images}/0.png", "--out", "{out}", "--units", "-1"], "--units"),
+        ([E, "{big}", "--out", "{out}", "--units", "99999"], "99999"),
+        ([E, "{images}/0.png", "--out", "{out}", "--method", "x"], "invalid choice"),
+        ([E, "{text}", "--out", "{out}", "--units", "1"], "cannot read image"),
+        ([E, "{big}", "--out", "{out}", "--layer", "nolayer", "--units", "1"], "nolayer"),
+    ],
+    "extract-bench": [
+        ([E, "--out", "{out}", "--images", "1"], "--images"), ([E, "--out", "{out}", "--size", "10"], "--size"),
+        ([E, "--out", "{out}", "--tolerance", "nan"], "--tolerance"), ([E, "--out", "{text}"], "--out"),
     ],
     "predict": [
         ([E, "{missing}"], "no such file"), ([E, "{dir}"], "folder"), ([E, "{text}"], "cannot read image"),
@@ -223,6 +244,8 @@ def places(tmp_path_factory):
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(p["images"] / f"{i}.png")
     Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(root / "bomb.png")
+    Image.fromarray(rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(root / "big.png")
+    p["big"] = root / "big.png"
     p["bomb"] = root / "bomb.png"
     for name, rows in {"labels": [("0.png", 1)], "labels_5000": [("0.png", 5000)], "labels_neg": [("0.png", -1)],
                        "labels_missing_image": [("nope.png", 1)]}.items():

@@ -120,3 +120,11 @@ def test_an_idle_connection_neither_blocks_the_page_nor_stays_open(server):
     assert idle.recv(100) == b""  # then closed by the server
     assert time.monotonic() - started < 5
     idle.close()
+
+
+def test_it_listens_only_on_this_machine(finished, tmp_path):
+    from neuronscope.errors import NeuronscopeError
+
+    session = LabelSession(shutil.copytree(finished, tmp_path / "result"), 1)
+    with pytest.raises(NeuronscopeError, match="only on this machine"):
+        make_server(session, host="0.0.0.0", port=0)

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuronscope.circuits.expanded import unit_list
 from neuronscope.errors import NeuronscopeError
 from neuronscope.models.ops import linearized
 
@@ -72,10 +73,9 @@ def curve_units(model, layer: str | None = None, units=None) -> tuple[str, list[
         units = [m.unit for m in family_of(model, layer).members]
         if not units:
             raise NeuronscopeError(f"find_family found no curve units in {model.name} {layer}; pass units=")
-    units = [int(u) for u in units]
-    if not units:
+    if not len(units):
         raise NeuronscopeError("units must not be empty")
-    return layer, units
+    return layer, unit_list(model, layer, units)  # units the layer has
 
 
 def extract_curves(model, image: torch.Tensor, layer: str | None = None, units=None, *,

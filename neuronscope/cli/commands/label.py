@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--images", type=validate.existing_dir, metavar="DIR",
                    help="the folder the result's images are in now, if they moved since the stats run")
     p.add_argument("--terminal", action="store_true", help="label in this terminal instead of a web page")
-    p.add_argument("--host", default="127.0.0.1", help="address the web page listens on (default 127.0.0.1)")
+    p.add_argument("--host", default="127.0.0.1", choices=("127.0.0.1", "::1", "localhost"),
+                   help="loopback address the web page listens on (default 127.0.0.1)")
     p.add_argument("--port", type=validate.port, default=8765,
                    help="port of the web page (default 8765; 0: any free port)")
     p.add_argument("--figures", action="store_true",

@@ -28,7 +28,8 @@ def register(subparsers) -> None:
                               description=__doc__.split("\n\n")[0])
     p.add_argument("kind", choices=sorted(_SPECIFIC), help="which stimuli to draw")
     p.add_argument("--out", required=True, type=validate.out_dir, help="folder for <kind>.png")
-    p.add_argument("--size", type=validate.image_size, default=224, help="image side in px (default 224)")
+    p.add_argument("--size", type=validate.int_range(8, validate.MAX_IMAGE_SIZE, "an image side in pixels"),
+                   default=224, help="image side in px (default 224)")
     p.add_argument("--orientations", type=validate.int_range(1, 720), default=16,
                    help="number of evenly spaced orientations over 360 degrees (180 for lines; default 16)")
     p.add_argument("--stroke-width", type=validate.positive_float, default=3.0, help="stroke width in px (default 3)")

@@ -67,8 +67,11 @@ class LabelServer(ThreadingHTTPServer):
 
 
 def make_server(session, host: str = "127.0.0.1", port: int = 8765, token: str | None = None) -> LabelServer:
-    """A server for `session` (port 0: any free port); open `server.url`, which holds a new
-    secret (or `token`), and call `serve_forever()` on it."""
+    """A server for `session` on this machine (`host` a loopback address; port 0: any free port);
+    open `server.url`, which holds a new secret (or `token`), and call `serve_forever()` on it."""
+    if host not in ("127.0.0.1", "::1", "localhost"):
+        raise NeuronscopeError(f"the labelling page listens only on this machine (127.0.0.1, ::1 or localhost), not "
+                               f"{host}; from elsewhere, forward the port (ssh -L)")
     handler = type("Handler", (_Handler,), {"page": resources.files(__package__).joinpath("page.html").read_bytes()})
     token = token or secrets.token_urlsafe(24)
     if not _PATH.match(f"/s/{token}/"):
