@@ -81,6 +81,8 @@ CASES = {
     "stats-merge": [
         (["{missing}", "--out", "{out}"], "no such folder"), (["{dir}", "--out", "{out}"], "no dataset statistics"),
         (["{result}", "--out", "{text}"], "--out"), (["{result}", "--out", "{out}", "--figures", "x"], "--figures"),
+        (["{result}", "--out", "{result}"], "already holds a result (manifest.json, stats.npz, summary.csv); use "
+                                            "--overwrite to replace it"),
     ],
     "decompose": [
         ([E, "block6_expand:0", "--out", "{out}", "--input-size", "100000"], "--input-size"),

@@ -321,9 +321,10 @@ def folder_lock(folder):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def prepare_out_dir(folder, *, resume: bool = False, overwrite: bool = False) -> None:
+def prepare_out_dir(folder, *, resume: bool = False, overwrite: bool = False, can_resume: bool = True) -> None:
     """Refuse to write a result into a folder that already holds something, unless `resume`
-    (continue the result there) or `overwrite` (replace it: its own files are deleted first)."""
+    (continue the result there) or `overwrite` (replace it: its own files are deleted first);
+    `can_resume`: whether the refusal may suggest resuming (a merge cannot)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NeuronscopeError(f"{folder} exists and is not a folder")
@@ -348,7 +349,9 @@ def prepare_out_dir(folder, *, resume: bool = False, overwrite: bool = False) ->
     if resume and (folder / "stats.npz").is_file():
         return
     what = "a result" if (folder / "stats.npz").is_file() else "files"
-    hint = "--resume to continue it or --overwrite to replace it" if what == "a result" else "an empty folder"
+    hint = "an empty folder"
+    if what == "a result":
+        hint = "--resume to continue it or --overwrite to replace it" if can_resume else "--overwrite to replace it"
     raise NeuronscopeError(f"{folder} already holds {what} ({', '.join(present[:3])}); use {hint}")
 
 

@@ -229,7 +229,7 @@ def merge_results(dirs, out_dir=None, *, figures="none", overwrite: bool = False
     stats = _snapshot(accumulator, manifest, image_ids, digests)
     if out_dir is not None:
         with folder_lock(out_dir):
-            prepare_out_dir(out_dir, overwrite=overwrite)
+            prepare_out_dir(out_dir, overwrite=overwrite, can_resume=False)
             stats.save(out_dir)
             workers = default_workers() if workers is None else workers
             write_figures(stats, Path(out_dir) / "figures", figures, workers=workers)
