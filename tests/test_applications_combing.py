@@ -99,3 +99,35 @@ def test_perpendicular_share_of_concentric_and_radial_patterns():
     assert share_c < 0.02 and share_r > 0.98
     lines = 0.5 + 0.5 * np.cos(2 * np.pi * cols / 6)                  # vertical stripes: across a horizontal line
     assert perpendicular_share(np.stack([lines] * 3), centre, 90.0, math.inf, 12.0) > 0.98
+
+
+def test_combing_figure_and_extraction_panel_content():
+    from neuronscope.applications.combing import Combing
+    from neuronscope.applications.figures import combing_figure, extraction_panel
+
+    delta = np.zeros((3, len(MODES), 2, 2))
+    delta[1, MODES.index("both")] = -2.0                  # unit 1 dislikes combing, by 2 SDs
+    delta[2, MODES.index("outward")] = 1.0
+    result = Combing("m", "layerx", "curve", [4, 9, 13], [10.0, 100.0, 200.0], [20.0, 30.0, math.inf], [4.0, 8.0],
+                     [5.0, 10.0], np.array([5.0, 6.0, 7.0]), delta, "SDs", 80.0)
+    assert result.index[1, MODES.index("both")] == -2.0 and result.index[2, MODES.index("outward")] == 1.0
+    doc = result.to_dict()
+    assert doc["units"][2]["radius_px"] is None and doc["units"][1]["index"]["both"] == -2.0
+    fig = combing_figure([result])
+    heat = fig.axes[0]
+    image = heat.images[0]
+    assert image.get_clim() == (-2.0, 2.0)                # symmetric about zero, scaled to the largest index
+    assert np.array_equal(image.get_array(), result.index.T)
+    assert [t.get_text() for t in heat.get_yticklabels()] == list(MODES)
+    assert "layerx" in heat.get_title()
+    assert sorted(ax.get_title() for ax in fig.axes[2:]) == sorted(["plain", *MODES])   # the example stimuli
+
+    img = np.zeros((3, 10, 12))
+    curve_map = np.zeros((10, 12))
+    curve_map[5, 3:9] = 1.0
+    edges = np.zeros((10, 12), bool)
+    edges[2, 2] = True
+    panel = extraction_panel(img, curve_map, edges, gap=4)
+    assert panel.shape == (10, 3 * 12 + 8, 3)
+    assert (panel[5, 16 + 3:16 + 9] == 0).all() and (panel[0, 16:28] == 255).all()   # map drawn dark on white
+    assert panel[2, 32 + 2].max() == 0 and panel[2, 32 + 3].min() == 255            # Canny's edge pixel

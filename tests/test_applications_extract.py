@@ -139,3 +139,4 @@ def test_extract_command_writes_maps_overlays_and_canny(effnet, tmp_path):
     panel = np.asarray(Image.open(tmp_path / "o" / "curvy_panel.png"))
     assert panel.shape == (72, 3 * 90 + 16, 3)
     assert main(["extract", "efficientnet_lite0", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2
+    assert main(["extract", "efficientnet_lite0", "--out", str(tmp_path)]) == 2     # nothing to extract

@@ -17,6 +17,11 @@ Scoring (the same for every method, so that it flatters none):
 
 Maps are normalised per image to [0, 1] by their maximum before thresholding (Canny's
 thresholds are absolute, on its own gradient magnitude, swept over a grid).
+
+Canny and the gradient magnitude find edges, two per stroke (for the widest strokes, at the
+tolerance's limit from the centre line); a third reference, the local contrast |luma - blurred
+luma| (`local_contrast`, a ridge detector with no network), finds the centre lines themselves and
+shows what the benchmark rewards without any knowledge of curves.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ NMS_SIGMA = 1.0
 TOLERANCE = 2.0
 SIGMAS = (1.0, 1.5, 2.0, 3.0)
 CANNY_RATIOS = (0.4, 0.7)
+CONTRAST_SIGMAS = (2.0, 4.0, 8.0)
 THRESHOLDS = np.linspace(0.02, 0.98, 49)
 
 
@@ -183,6 +189,16 @@ def gradient_magnitude(image, sigma: float) -> np.ndarray:
     return g / g.max() if g.max() > 0 else g
 
 
+def local_contrast(image, sigma: float) -> np.ndarray:
+    """|luma - luma blurred with `sigma`|, normalised to [0, 1]: a ridge (centre-line) detector
+    without any network, the reference for what local contrast alone finds."""
+    from scipy.ndimage import gaussian_filter
+
+    g = grey(image)
+    c = np.abs(g - gaussian_filter(g, sigma))
+    return c / c.max() if c.max() > 0 else c
+
+
 def canny_sweep(image, sigma: float, ratio: float, highs: np.ndarray) -> list[np.ndarray]:
     """scikit-image Canny edges of the image's luma at `sigma`, for each high threshold in `highs`
     (low = `ratio` x high)."""
@@ -237,7 +253,8 @@ class Benchmark:
 def score_methods(items, maps: list[np.ndarray], *, tolerance: float = TOLERANCE, sigmas=SIGMAS,
                   ratios=CANNY_RATIOS, name: str = "extraction", baselines: bool = True) -> dict[str, dict[str, Score]]:
     """ODS scores of the given curve `maps` (one per item, any non-negative scale) and, with
-    `baselines`, of Canny and of the thinned gradient magnitude, overall and per background kind."""
+    `baselines`, of Canny, of the thinned gradient magnitude and of the thinned local contrast
+    (`local_contrast`), overall and per background kind."""
     if len(items) != len(maps) or not items:
         raise NeuronscopeError("need one map per image, and at least one image")
     kinds = sorted({it.background for it in items})
@@ -248,6 +265,8 @@ def score_methods(items, maps: list[np.ndarray], *, tolerance: float = TOLERANCE
         return {kind: {name: ods(_sum([ours[i] for i in idx]), name)} for kind, idx in groups.items()}
     grads = {s: [count(nms(gradient_magnitude(it.image, s)), it.centerline, tolerance=tolerance) for it in items]
              for s in sigmas}
+    contrasts = {s: [count(nms(local_contrast(it.image, s)), it.centerline, tolerance=tolerance) for it in items]
+                 for s in CONTRAST_SIGMAS}
     cannys = {}
     for s in sigmas:
         highs = _canny_highs([it.image for it in items], s)
@@ -259,7 +278,9 @@ def score_methods(items, maps: list[np.ndarray], *, tolerance: float = TOLERANCE
         out[kind] = {name: ods(_sum([ours[i] for i in idx]), name),
                      "canny": best_of({k: _sum([v[i] for i in idx]) for k, v in cannys.items()}, "canny"),
                      "gradient": best_of({f"sigma={s:g}": _sum([v[i] for i in idx]) for s, v in grads.items()},
-                                         "gradient")}
+                                         "gradient"),
+                     "contrast": best_of({f"sigma={s:g}": _sum([v[i] for i in idx]) for s, v in contrasts.items()},
+                                         "contrast")}
     return out
 
 

@@ -9,7 +9,8 @@ the pre-activation of curve unit u at position p of the layer, the map at pixel 
 
 where a^lin is the unit computed with the path from the input linearised (`ns.linearized()`:
 ReLUs become identities, max-pools average-pools), relu(a_u(p)) the unit's actual activation (a
-constant weight) and b the image blurred with sigma `_BASELINE_SIGMA` px. That is the attribution
+constant weight) and b the image blurred with sigma `_BASELINE_SIGMA` px; the result is blurred with
+sigma `_SMOOTH` px, which removes the grid of the layer's stride from it. That is the attribution
 of every unit's spatial activation, weighted by how strongly it fires, to the pixels' local
 contrast: each firing curve unit projects its input weights back onto the ink that drove it, and a
 pixel scores high when it pushes firing curve units up or down, whatever the ink's polarity. The
@@ -45,7 +46,7 @@ from neuronscope.models.ops import linearized
 
 METHODS = ("linearized", "gradient", "activation", "grad_x_input", "integrated")
 DEFAULT_METHOD = "linearized"
-_BASELINE_SIGMA = 4.0
+_BASELINE_SIGMA = 8.0
 _IG_STEPS = 8
 _POWER = 1.0     # "linearized": each unit's attribution weighted by its activation to this power
 _SMOOTH = 2.0    # "linearized": the map is blurred with this sigma (px): it removes the layer's stride grid

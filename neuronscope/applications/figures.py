@@ -44,11 +44,12 @@ def extraction_panel(image, curve_map, edges, gap: int = 8) -> np.ndarray:
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def retina_figure(model, out_dir, *, layer: str | None = None, units=None, method: str | None = None
-                  ) -> dict[str, Path]:
+def retina_figure(model, out_dir, *, layer: str | None = None, units=None, method: str | None = None,
+                  detail=(450, 350, 450)) -> dict[str, Path]:
     """Curve extraction on scikit-image's `retina` photograph (an angiogram-like fundus image, 1411
-    px square) at full resolution beside Canny: writes retina_extraction.png (photo | map | Canny),
-    retina_map.png (the map alone, 16-bit) and returns their paths."""
+    px square) at full resolution beside Canny (`canny_edges`): writes retina_extraction.png (photo |
+    map | Canny), retina_map.png (the map alone, 16-bit), a quarter-size overview and a
+    full-resolution detail (`detail` = top, left, side in px) of the panel; returns their paths."""
     import skimage.data
     from PIL import Image
 
@@ -60,9 +61,19 @@ def retina_figure(model, out_dir, *, layer: str | None = None, units=None, metho
     image = to_tensor(skimage.data.retina())
     curve_map = extract_curves(model, image, layer, units, method=method or DEFAULT_METHOD).numpy()
     panel = extraction_panel(image.numpy(), curve_map, canny_edges(image.numpy()))
-    paths = {"panel": out / "retina_extraction.png", "map": out / "retina_map.png"}
+    paths = {"panel": out / "retina_extraction.png", "map": out / "retina_map.png",
+             "overview": out / "retina_extraction_overview.png", "detail": out / "retina_extraction_detail.png"}
     Image.fromarray(panel).save(paths["panel"])
     Image.fromarray((curve_map * 65535 + 0.5).astype(np.uint16)).save(paths["map"])
+    full = Image.fromarray(panel)
+    full.resize((full.width // 4, full.height // 4), Image.LANCZOS).save(paths["overview"])
+    top, left, side = detail
+    w = image.shape[-1]
+    parts = [full.crop((x + left, top, x + left + side, top + side)) for x in (0, w + 8, 2 * w + 16)]
+    crop = Image.new("RGB", (3 * side + 16, side), "white")
+    for i, part in enumerate(parts):
+        crop.paste(part, (i * (side + 8), 0))
+    crop.save(paths["detail"])
     return paths
 
 
@@ -76,11 +87,11 @@ def combing_figure(results, examples: int = 1) -> Figure:
         raise ValueError("no combing results to draw")
     n = len(results)
     widths = [max(2.5, 0.16 * len(r.units) + 1.2) for r in results]
-    fig = Figure(figsize=(sum(widths) + 2.2, 4.6))
-    grid = fig.add_gridspec(2, n + 1, width_ratios=[*widths, 2.0], height_ratios=[1, 1], wspace=0.35, hspace=0.45)
+    fig = Figure(figsize=(sum(widths) + 3.0, 5.0), layout="constrained")
+    grid = fig.add_gridspec(1, n + 1, width_ratios=[*widths, 2.4])
     top = max(float(np.abs(r.index).max()) for r in results) or 1.0
     for i, r in enumerate(results):
-        ax = fig.add_subplot(grid[:, i])
+        ax = fig.add_subplot(grid[0, i])
         idx = r.index.T
         im = ax.imshow(idx, cmap="RdBu_r", vmin=-top, vmax=top, aspect="auto", interpolation="nearest")
         ax.set_yticks(range(len(MODES)), MODES, fontsize=8)
@@ -92,15 +103,15 @@ def combing_figure(results, examples: int = 1) -> Figure:
             bar.set_label("combed − plain (dataset SD)", fontsize=8)
             bar.ax.tick_params(labelsize=7)
     example = results[0]
-    sub = grid[:, n].subgridspec(3, 2, wspace=0.05, hspace=0.25)
+    sub = grid[0, n].subgridspec(3, 2)
     for k, mode in enumerate(("plain", *MODES)):
         ax = fig.add_subplot(sub[k // 2, k % 2])
         ax.imshow(example_stimulus(example, 0, mode, 96).transpose(1, 2, 0), interpolation="nearest")
         ax.set_title(mode, fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
-    radius = example.radii[0]
-    caption = (f"stimuli of unit {example.units[0]} (orientation {example.orientations[0]:.0f}°, "
-               f"radius {'∞' if not math.isfinite(radius) else f'{radius:.0f}'} px)")
-    fig.text(1 - 0.01, 0.01, caption, ha="right", va="bottom", fontsize=7)
+        if k == 0:
+            radius = example.radii[0]
+            ax.set_ylabel(f"unit {example.units[0]}\n{example.orientations[0]:.0f}°, r "
+                          f"{'∞' if not math.isfinite(radius) else f'{radius:.0f}'} px", fontsize=7)
     return fig

@@ -1,7 +1,9 @@
 """`neuronscope extract MODEL IMAGE... --out DIR`: curve maps by attribution to the curve family.
 
 For each image writes NAME_map.png (the map in [0, 1], 16-bit grey), NAME_overlay.png (the map in
-red over the darkened image) and NAME_panel.png (image | map | Canny, full resolution).
+red over the darkened image) and NAME_panel.png (image | map | Canny, full resolution). `--retina`
+adds scikit-image's retina photograph (the article's angiogram case): retina_extraction.png, its
+quarter-size overview and a full-resolution detail.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import numpy as np
 
 from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
+from neuronscope.errors import NeuronscopeError
 
 
 def register(subparsers) -> None:
@@ -18,7 +21,8 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("extract", help="extract curves from images by attribution to the curve units",
                               description=__doc__.split("\n\n")[0])
     add_model_args(p)
-    p.add_argument("images", nargs="+", metavar="IMAGE", type=validate.existing_file, help="image files")
+    p.add_argument("images", nargs="*", metavar="IMAGE", type=validate.existing_file, help="image files")
+    p.add_argument("--retina", action="store_true", help="also scikit-image's bundled retina photograph")
     p.add_argument("--out", required=True, type=validate.out_dir, metavar="DIR", help="output folder")
     p.add_argument("--layer", help="layer of the curve units (default: the model's curve layer)")
     p.add_argument("--units", type=validate.int_list(0, unique=True),
@@ -32,11 +36,16 @@ def run(args) -> int:
     from PIL import Image
 
     from neuronscope.applications.extract import extract_curves
-    from neuronscope.applications.figures import canny_edges, extraction_panel
+    from neuronscope.applications.figures import canny_edges, extraction_panel, retina_figure
     from neuronscope.images import load_image
 
+    if not args.images and not args.retina:
+        raise NeuronscopeError("give at least one IMAGE, or --retina")
     model = model_from_args(args)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.retina:
+        paths = retina_figure(model, args.out, layer=args.layer, units=args.units, method=args.method)
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
     for path in args.images:
         image = load_image(path)
         curve_map = extract_curves(model, image, args.layer, args.units, method=args.method).numpy()
