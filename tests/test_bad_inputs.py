@@ -217,10 +217,15 @@ CASES = {
         ([E, "{images}/0.png", "--out", "{out}", "--method", "x"], "invalid choice"),
         ([E, "{text}", "--out", "{out}", "--units", "1"], "cannot read image"),
         ([E, "{big}", "--out", "{out}", "--layer", "nolayer", "--units", "1"], "nolayer"),
+        ([E, "--out", "{out}"], "at least one IMAGE"), ([E, "{images}/0.png", "--out", "{text}"], "--out"),
+        ([E, "{images}/0.png", "--out", "{out}", "--units", "36"], "at least 64"),
     ],
     "extract-bench": [
         ([E, "--out", "{out}", "--images", "1"], "--images"), ([E, "--out", "{out}", "--size", "10"], "--size"),
         ([E, "--out", "{out}", "--tolerance", "nan"], "--tolerance"), ([E, "--out", "{text}"], "--out"),
+        ([E, "--out", "{out}", "--tolerance", "0"], "--tolerance"),
+        ([E, "--out", "{out}", "--images", "2", "--size", "64", "--layer", "nolayer"], "nolayer"),
+        ([E, "--out", "{out}", "--images", "2", "--size", "64", "--units", "99999"], "99999"),
     ],
     "predict": [
         ([E, "{missing}"], "no such file"), ([E, "{dir}"], "folder"), ([E, "{text}"], "cannot read image"),

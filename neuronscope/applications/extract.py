@@ -99,10 +99,10 @@ def curve_attribution(model, image: torch.Tensor, layer: str | None = None, unit
         raise NeuronscopeError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != 3:
         raise NeuronscopeError(f"image must be a (3, H, W) tensor, got {getattr(image, 'shape', type(image))}")
+    layer, units = curve_units(model, layer, units)
     h, w = image.shape[-2:]
     if h < 64 or w < 64:
         raise NeuronscopeError(f"images must be at least 64 x 64 px, got {h} x {w}")
-    layer, units = curve_units(model, layer, units)
     rf = model.receptive_field(layer, (max(h, 64), max(w, 64)))
     stride, field = max(rf.stride), max(rf.size)
     pad = _ceil_to(field / 2, stride)
