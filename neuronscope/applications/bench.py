@@ -245,6 +245,17 @@ class Benchmark:
         return (f"extraction_f={a['extraction'].f:.3f} canny_f={a['canny'].f:.3f} "
                 f"gradient_f={a['gradient'].f:.3f}")
 
+    def save(self, out_dir) -> list:
+        """Write bench.json (everything) and bench.md (the table) to `out_dir`; returns their paths."""
+        import json
+        from pathlib import Path
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench.json").write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        (out / "bench.md").write_text(self.table() + "\n")
+        return [out / "bench.json", out / "bench.md"]
+
     def to_dict(self) -> dict:
         return {"images": self.images, "size": list(self.size), "tolerance": self.tolerance, "notes": self.notes,
                 "scores": {k: {m: vars(s) for m, s in v.items()} for k, v in self.scores.items()}}

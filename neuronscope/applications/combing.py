@@ -204,6 +204,32 @@ def combing_survey(model, layers=None, kinds=("curve", "line"), **kwargs) -> lis
     return out
 
 
+def run_combing(model, layers=None, kinds=("curve", "line"), *, featvis_steps: int = 256, out_dir=None
+                ) -> tuple[list[Combing], dict]:
+    """The whole combing experiment: `combing_survey`, the curve units' visualisation shares
+    (`featvis_steps` 0 skips them) and the stimuli's shares for comparison. With `out_dir`, writes
+    combing.json and combing.png there. Returns the results and the JSON document."""
+    import json
+    from pathlib import Path
+
+    results = combing_survey(model, layers, kinds)
+    doc = {"results": []}
+    for r in results:
+        if featvis_steps and r.kind == "curve":
+            visualization_combing(model, r, steps=featvis_steps)
+        entry = r.to_dict()
+        entry["stimulus_perpendicular_share"] = {k: round(v, 3) for k, v in stimulus_shares(r).items()}
+        doc["results"].append(entry)
+    if out_dir is not None and results:
+        from neuronscope.applications.figures import combing_figure, save
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "combing.json").write_text(json.dumps(doc, indent=1) + "\n")
+        save(combing_figure(results), out / "combing.png")
+    return results, doc
+
+
 # -- combing in feature visualisations ---------------------------------------------------------
 def perpendicular_share(image, center, orientation_deg: float, radius: float, window: float) -> float:
     """Share of the image's gradient energy across the directions of a curve with outward normal

@@ -8,8 +8,6 @@ preference read from the units' feature visualisations. Writes combing.json and 
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from neuronscope.cli import validate
@@ -30,21 +28,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from neuronscope.applications.combing import MODES, combing_survey, stimulus_shares, visualization_combing
-    from neuronscope.applications.figures import combing_figure, save
+    from neuronscope.applications.combing import MODES, run_combing
 
     model = model_from_args(args)
     model.check_layers(args.layers)
-    args.out.mkdir(parents=True, exist_ok=True)
-    results = combing_survey(model, args.layers or None, kinds=tuple(args.kinds.split(",")))
-    doc = {"results": []}
+    results, _ = run_combing(model, args.layers or None, tuple(args.kinds.split(",")),
+                             featvis_steps=args.featvis_steps, out_dir=args.out)
     for r in results:
-        if args.featvis_steps and r.kind == "curve":
-            visualization_combing(model, r, steps=args.featvis_steps)
         idx = r.index
-        entry = r.to_dict()
-        entry["stimulus_perpendicular_share"] = {k: round(v, 3) for k, v in stimulus_shares(r).items()}
-        doc["results"].append(entry)
         means = " ".join(f"{m}={idx[:, j].mean():+.2f}" for j, m in enumerate(MODES))
         vis = (f" featvis_perpendicular_share={np.mean(list(r.visualization.values())):.3f}"
                if r.visualization else "")
@@ -52,7 +43,5 @@ def run(args) -> int:
     if not results:
         print("no curve or line family in these layers")
         return 0
-    (args.out / "combing.json").write_text(json.dumps(doc, indent=1) + "\n")
-    save(combing_figure(results), args.out / "combing.png")
     print(f"wrote {args.out / 'combing.json'} and {args.out / 'combing.png'}")
     return 0
