@@ -140,3 +140,24 @@ def test_extract_command_writes_maps_overlays_and_canny(effnet, tmp_path):
     assert panel.shape == (72, 3 * 90 + 16, 3)
     assert main(["extract", "efficientnet_lite0", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 2
     assert main(["extract", "efficientnet_lite0", "--out", str(tmp_path)]) == 2     # nothing to extract
+
+
+def test_extract_bench_command_prints_the_table_and_the_summary_line(effnet, tmp_path, capsys):
+    import json
+    import re
+
+    from neuronscope.cli import main
+
+    units = ",".join(map(str, UNITS))
+    args = ["extract-bench", "efficientnet_lite0", "--images", "2", "--size", "64", "--units", units,
+            "--out", str(tmp_path)]
+    assert main(args) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    m = re.fullmatch(r"extraction_f=([\d.]+) canny_f=([\d.]+) gradient_f=([\d.]+)", last)
+    assert m, last
+    scores = json.loads((tmp_path / "bench.json").read_text())["scores"]
+    assert set(scores) == {"all", "texture", "noise"}
+    for value, method in zip(m.groups(), ("extraction", "canny", "gradient")):
+        assert float(value) == pytest.approx(scores["all"][method]["f"], abs=5e-4)
+        assert 0 <= scores["all"][method]["precision"] <= 1 and 0 <= scores["all"][method]["recall"] <= 1
+    assert "| texture | canny |" in (tmp_path / "bench.md").read_text()

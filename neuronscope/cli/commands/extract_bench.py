@@ -2,8 +2,9 @@
 
 Scores `extract_curves` on synthetic images with known curves (`applications.curves`), with the
 ODS F-measure against the curves' centre lines (`applications.bench`), beside scikit-image's Canny
-(best sigma and thresholds) and a thinned gradient magnitude. Writes bench.json and bench.md, prints
-the table; the last line is `extraction_f=... canny_f=... gradient_f=...`.
+(best sigma and thresholds), a thinned gradient magnitude and the local contrast. Writes bench.json
+and bench.md (and decomb.json with `--decomb`), prints the table and the maps' combing; the last
+line is `extraction_f=... canny_f=... gradient_f=...`.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def run(args) -> int:
     items = curve_set(args.images, args.size, args.seed)
     result = benchmark(model, items, layer=args.layer, units=args.units, method=args.method,
                        tolerance=args.tolerance, progress=progress)
-    doc = result.to_dict()
+    written = result.save(args.out)
     print(result.table())
     n = result.notes
     print(f"combing: extraction perpendicular={n['comb_perpendicular']:.3f} parallel={n['comb_parallel']:.3f}; "
@@ -70,12 +71,12 @@ def run(args) -> int:
             after = benchmark(edited, items, layer=layer, units=units, method=args.method, tolerance=args.tolerance,
                               progress=progress, baselines=False)
         a = after.scores
-        doc["decomb"] = {"source": args.decomb, "edits": len(edits), **after.to_dict()}
+        (args.out / "decomb.json").write_text(json.dumps({"source": args.decomb, "edits": len(edits),
+                                                          **after.to_dict()}, indent=1) + "\n")
+        written.append(args.out / "decomb.json")
         print(f"decomb ({len(edits)} edits from {args.decomb}): extraction_f={a['all']['extraction'].f:.3f} "
               f"(texture {a['texture']['extraction'].f:.3f}, noise {a['noise']['extraction'].f:.3f}) "
               f"perpendicular={after.notes['comb_perpendicular']:.3f} parallel={after.notes['comb_parallel']:.3f}")
-    (args.out / "bench.json").write_text(json.dumps(doc, indent=1) + "\n")
-    (args.out / "bench.md").write_text(result.table() + "\n")
-    print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}")
+    print("wrote " + ", ".join(str(p) for p in written))
     print(result.summary())
     return 0
