@@ -91,6 +91,17 @@ def test_stroke_image_is_a_seeded_parameterisation():
     assert a.points.grad.abs().sum() > 0 and a.width_raw.grad.abs().sum() > 0
 
 
+def test_stroke_image_in_the_optvis_render_loop(effnet):
+    from neuronscope.optvis import visualize
+
+    param = S.StrokeImage(48, seeds=[0], n_strokes=2)
+    before = param().detach().clone()
+    images = visualize(effnet, "block3_expand:5", steps=3, size=48, param=param, progress=False)
+    assert images.shape == (1, 3, 48, 48)
+    assert (images - before).abs().max() > 1e-3  # the strokes moved
+    assert param.points.grad is not None and param.points.grad.abs().sum() > 0
+
+
 def test_bad_shapes_are_refused():
     with pytest.raises(NeuronscopeError):
         S.polyline(torch.zeros(1, 2))
@@ -243,6 +254,8 @@ def test_trace_and_find_commands(effnet, tmp_path, capsys):
     shares = dict(kv.split("=") for kv in lines[0].split()[1:])
     assert set(shares) == {"group0", "group1"} and abs(sum(map(float, shares.values())) - 1) < 0.02
     assert (tmp_path / "n" / "curve_find.png").is_file() and (tmp_path / "n" / "curve_group1.png").is_file()
+    attribution = np.asarray(Image.open(tmp_path / "n" / "curve_group1_attribution.png"))
+    assert attribution.shape == (64, 64, 3) and attribution.max() == 255  # scaled to max 1
     assert main(["find", "efficientnet_lite0", "--groups", str(tmp_path / "g.json"), str(path), "--trace",
                  "--out", str(tmp_path / "n")]) == 2
     assert capsys.readouterr().err.startswith("error: --trace needs --group")

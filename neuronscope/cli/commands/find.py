@@ -2,7 +2,8 @@
 
 Applies groups saved by `neuronscope factorize --save-groups` to new images (non-negative least
 squares onto the fixed channel directions): writes <image>_find.png (every group a colour) and,
-for --group G, <image>_G.png (that group's map); with --trace, also traces group G's outline as
+for --group G, <image>_G.png (that group's map) and <image>_G_attribution.png (the group's
+attribution to the pixels, `group_attribution`); with --trace, also traces group G's outline as
 splines (<image>_G_splines.json/.svg/_overlay.png; `trace_group`: the image's curves inside the
 found group). One line per image with each group's share of the maps' total.
 """
@@ -61,6 +62,8 @@ def run(args) -> int:
         stem = f"{name}_{groups.names[group]}"
         save_grid(torch.from_numpy(FZ.colour_overlay(img, one, 0.9)).permute(2, 0, 1)[None],
                   args.out / f"{stem}.png", padding=0)
+        attribution = FZ.group_attribution(model, groups, group, img, maps)
+        save_grid(attribution.expand(1, 3, -1, -1), args.out / f"{stem}_attribution.png", padding=0)
         if args.trace:
             traced = T.trace_group(model, groups, group, img, args.curves, args.seed)
             T.save_tracing(traced.splines, img, args.out, stem=f"{stem}_splines", target=traced.target)
