@@ -285,6 +285,14 @@ def colour_overlay(image: torch.Tensor, maps: np.ndarray, strength: float = 0.75
     return np.clip((1 - alpha) * (0.35 + 0.5 * grey) + alpha * tint, 0, 1)
 
 
+def save_overlay(image: torch.Tensor, maps: np.ndarray, path, strength: float = 0.75) -> Path:
+    """Write `colour_overlay(image, maps, strength)` ((k, H, W) maps at the image's size) as a PNG."""
+    from neuronscope.stimuli.tiling import save_grid
+
+    pixels = torch.from_numpy(colour_overlay(image, maps, strength)).permute(2, 0, 1).float()
+    return save_grid(pixels[None], path, padding=0)
+
+
 def plot_factorization(images: Sequence[torch.Tensor], maps: Sequence[np.ndarray], names: Sequence[str] = (),
                        groups: Groups | None = None, title: str | None = None):
     """A matplotlib Figure: one row per image (the photograph, all factors as colours, then each

@@ -6,28 +6,29 @@
     save_tracing(splines, image, "out/")                   # splines.json, splines.svg, overlay.png
 
 Objective: the target is the image's curve map T (`extract_curves`: attribution of the curve
-family's activation to the pixels, in [0, 1]), or any (H, W) map given as `target` (e.g. the
-attribution to an NMF factor). K strokes are rendered with `splines.coverage`, joined as
-U = 1 - prod(1 - c_k), and their control points, widths and opacities minimise
+family's activation to the pixels, in [0, 1]), or any (H, W) map given as `target`. K strokes are
+rendered with `splines.coverage`, joined as U = 1 - prod(1 - c_k), and their control points and
+opacities (and widths, with `width=None`) minimise
 
     mean((U - T')^2) + occlusion * mean(U * O) + smooth * bending + even * spacing
 
 with T' = T blurred (Gaussian, `sigma` = 1.5 px: attribution maps are speckled at the pixel level
 and their dotted curves would break into fragments) and scaled so its 99.5th percentile is 1 (a
-few hot pixels do not set the scale), O the
-occluder map (a mask, or the curve map of other units, scaled the same way), "bending" the mean
-squared second difference of the control points over the squared mean spacing and "spacing" the
-variance of the spacing over its squared mean (both scale-free). The occlusion term is what stops
-a spline bridging two curve pieces through an occluder.
+few hot pixels do not set the scale), O the occluder map (a mask, or the curve map of other units,
+scaled the same way), "bending" the mean squared second difference of the control points over the
+squared mean spacing and "spacing" the variance of the spacing over its squared mean (both
+scale-free, weighted by U's mean like the data term). The occlusion term is what stops a spline
+bridging two curve pieces through an occluder. Strokes are 3 px wide by default: a learnt width
+spreads to the attribution's halo (10-12 px around 2.5 px curves) and the centre line then wanders.
 
-Initialisation (not random scatter): T' is thresholded (Otsu, at least `min_threshold`),
-thinned to a skeleton, and the longest geodesic paths through the skeleton are taken greedily by
-their summed T' (each taken path is removed with a margin before the next is sought); each path
-gives one spline with `n_points` control points evenly spaced along it and the width the mask's
-area over the skeleton's length. With restarts > 1 the control points are also jittered (seeded)
-and the run with the lowest loss is kept; on the curve benchmark one run from the skeleton already
-lands on the curve, so the default is one. After optimising, splines that faded (opacity below
-0.5) or shrank below `min_length` px are dropped; if none is left the result is an error.
+Initialisation (not random scatter): T' is thresholded (Otsu, at least `min_threshold`), thinned
+to a skeleton, and the longest geodesic paths through the skeleton are taken greedily by their
+summed T' (each taken path is removed with a margin before the next is sought); each path gives
+one spline with `n_points` control points evenly spaced along it. With restarts > 1 the control
+points are also jittered (seeded) and the run with the lowest loss is kept; from the skeleton one
+run already lands on the curve, so the default is one. After optimising, splines that faded
+(opacity below `min_opacity`) or shrank below `min_length` px are dropped; if none is left the
+result is an error. Splines are returned best first (mean T' along them times their length).
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from neuronscope.applications import factorize as FZ
-    from neuronscope.stimuli.tiling import save_grid
 
     named = load_images(args.images, args.size)
     model = model_from_args(args)
@@ -47,10 +46,7 @@ def run(args) -> int:
     fig.savefig(args.out / "factors.png")
     print(f"wrote {args.out / 'factors.png'}")
     for i, (name, img) in enumerate(named):
-        import torch
-
-        save_grid(torch.from_numpy(FZ.colour_overlay(img, fact.upsampled(i))).permute(2, 0, 1)[None],
-                  args.out / f"{name}_nmf.png", padding=0)
+        FZ.save_overlay(img, fact.upsampled(i), args.out / f"{name}_nmf.png")
     print(f"wrote {len(named)} overlay(s) <image>_nmf.png to {args.out}")
     for name in fact.groups.names:
         top = " ".join(f"{u}:{w:.2f}" for u, w in fact.groups.top_units(name, 5))

@@ -35,7 +35,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     import numpy as np
-    import torch
 
     from neuronscope.applications import factorize as FZ
     from neuronscope.applications import trace as T
@@ -51,8 +50,7 @@ def run(args) -> int:
     for name, img in named:
         maps = FZ.find_groups(model, groups, img)
         up = FZ.upsample(maps, tuple(img.shape[-2:]))
-        save_grid(torch.from_numpy(FZ.colour_overlay(img, up)).permute(2, 0, 1)[None], args.out / f"{name}_find.png",
-                  padding=0)
+        FZ.save_overlay(img, up, args.out / f"{name}_find.png")
         total = max(float(maps.sum()), 1e-12)
         print(name + " " + " ".join(f"{n}={float(m.sum()) / total:.2f}" for n, m in zip(groups.names, maps)))
         if group is None:
@@ -60,8 +58,7 @@ def run(args) -> int:
         one = np.zeros_like(up)
         one[group] = up[group]
         stem = f"{name}_{groups.names[group]}"
-        save_grid(torch.from_numpy(FZ.colour_overlay(img, one, 0.9)).permute(2, 0, 1)[None],
-                  args.out / f"{stem}.png", padding=0)
+        FZ.save_overlay(img, one, args.out / f"{stem}.png", 0.9)
         attribution = FZ.group_attribution(model, groups, group, img, maps)
         save_grid(attribution.expand(1, 3, -1, -1), args.out / f"{stem}_attribution.png", padding=0)
         if args.trace:
