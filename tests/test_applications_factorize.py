@@ -88,7 +88,7 @@ def test_saved_groups_applied_to_a_fitted_image_reproduce_its_map(effnet, tmp_pa
     assert loaded.layer == "block5_expand" and loaded.names == ["group0", "group1", "group2"]
     found = FZ.find_groups(effnet, loaded, images[0])
     scale = np.abs(fact.maps[0]).max()
-    assert np.abs(found - fact.maps[0]).max() < 1e-3 * scale  # measured 1e-5
+    assert np.abs(found - fact.maps[0]).max() < 1e-3 * scale  # measured 1.1e-4 (the fit runs in float32)
 
 
 def test_one_image_factorisation_and_figure(effnet):
