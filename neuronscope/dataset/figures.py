@@ -1,4 +1,6 @@
-"""Figures of dataset statistics: a unit's activation distribution and the layer's overview."""
+"""Figures of dataset statistics: a unit's activation distribution and the layer's overview.
+
+`plot_*` take `path=None` and return the Figure (the `neuronscope.figures` convention)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,10 @@ import multiprocessing
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from neuronscope.errors import NeuronscopeError
+from neuronscope.figures import finish, save_figure
 
 _DISPLAY_BINS = 120
 _MIN_POOL_JOBS = 32  # fewer figures are drawn faster in this process than by starting others
@@ -25,7 +27,7 @@ def write_figures(stats, folder, which="all", workers: int = 1) -> list[Path]:
     units = range(stats.units) if which == "all" else [check_unit(stats, u) for u in which]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_figure(plot_overview(stats), folder / "overview.png")
+    plot_overview(stats, folder / "overview.png")
     jobs = [(unit, folder / f"unit_{unit:04d}.png") for unit in units]
     if workers > 1 and len(jobs) >= _MIN_POOL_JOBS:  # a spawned process takes seconds to import
         with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), _adopt, (stats,)) as pool:
@@ -46,7 +48,7 @@ def _adopt(stats) -> None:
 
 
 def _draw(unit: int, path: Path) -> None:
-    save_figure(plot_distribution(_STATS, unit), path)
+    plot_distribution(_STATS, unit, path)
 
 
 def plot_distribution(stats, unit: int, path=None, tail: float = 0.05) -> Figure:
@@ -57,8 +59,7 @@ def plot_distribution(stats, unit: int, path=None, tail: float = 0.05) -> Figure
     centers = (edges[:-1] + edges[1:]) / 2
     fits = stats.tail_fits(tail)
     label = "pre-ReLU value" if stats.manifest["pre_relu"] else "value"
-    fig = Figure(figsize=(13, 3.6))
-    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.15, top=0.88, wspace=0.25)
+    fig = Figure(figsize=(11, 3.4), layout="constrained")
     axes = fig.subplots(1, 3)
     axes[0].stairs(density, edges, fill=True, color="0.35")
     shown = density > 0
@@ -74,7 +75,7 @@ def plot_distribution(stats, unit: int, path=None, tail: float = 0.05) -> Figure
             axes[1].plot(x, mass * rate * np.exp(-rate * sign * (x - start)), color="C0" if side == "left" else "C3",
                          label=f"{side} tail: rate {rate:.3g} (rate x std {rate * stats.std[unit]:.3g})")
     if axes[1].get_legend_handles_labels()[0]:
-        axes[1].legend(fontsize=8, loc="lower center")
+        axes[1].legend(fontsize=7, loc="lower center")
     contribution = centers * density
     axes[2].stairs(np.maximum(contribution, 0), edges, fill=True, color="C3")
     axes[2].stairs(np.minimum(contribution, 0), edges, fill=True, color="C0")
@@ -85,14 +86,13 @@ def plot_distribution(stats, unit: int, path=None, tail: float = 0.05) -> Figure
         f"{stats.layer}:{unit}   mean {stats.mean[unit]:.4g}   std {stats.std[unit]:.4g}   "
         f"> 0: {100 * stats.frac_positive[unit]:.1f}%   n = {stats.count:,}"
     )
-    return save_figure(fig, path)
+    return finish(fig, path)
 
 
 def plot_overview(stats, path=None) -> Figure:
     """Mean +- std and fraction above zero of every unit of the layer."""
     units = np.arange(stats.units)
-    fig = Figure(figsize=(12, 5))
-    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.1, top=0.92, hspace=0.1)
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
     top.fill_between(units, stats.mean - stats.std, stats.mean + stats.std, step="mid", color="C0", alpha=0.3,
                      linewidth=0)
@@ -102,7 +102,7 @@ def plot_overview(stats, path=None) -> Figure:
     bottom.set_ylabel("fraction > 0")
     bottom.set_xlabel("unit")
     fig.suptitle(f"{stats.model} {stats.layer}: {stats.images:,} images, {stats.count:,} values per unit")
-    return save_figure(fig, path)
+    return finish(fig, path)
 
 
 def check_unit(stats, unit) -> int:
@@ -134,8 +134,5 @@ def display_density(stats, unit, parts=None):
     return bounds, density[0] if parts is None else density
 
 
-def save_figure(fig: Figure, path) -> Figure:
-    if path is not None:
-        FigureCanvasAgg(fig)
-        fig.savefig(path, dpi=90)
-    return fig
+__all__ = ["check_unit", "display_density", "plot_distribution", "plot_overview", "save_figure",
+           "write_figures"]

@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from neuronscope.dataset.crops import example_crop, load_pixels, to_uint8
-from neuronscope.dataset.figures import check_unit, save_figure
+from neuronscope.dataset.figures import check_unit
 from neuronscope.errors import NeuronscopeError
+from neuronscope.figures import finish
 from neuronscope.neurons import Neuron
 
 _GAP, _TEXT = 2, 12  # pixels between tiles, and under a heatmap for its top units
@@ -63,7 +64,7 @@ def plot_quilt(stats, unit: int, path=None, *, per_row: int = 8, thumb: int = 64
     if heat:
         title += f"\nunder each: attribution to {heat[0].source} by position (red +, blue -) and its top units"
     ax.set_title(title, fontsize=9)
-    return save_figure(fig, path)
+    return finish(fig, path)
 
 
 class _Row(list):

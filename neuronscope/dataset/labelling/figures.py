@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from neuronscope.dataset.figures import display_density, save_figure
+from neuronscope.dataset.figures import display_density
 from neuronscope.errors import NeuronscopeError
+from neuronscope.figures import save_figure
 
 UNLABELLED = "not labelled"
 

@@ -1,0 +1,86 @@
+"""The one way figures are written: `save_figure(fig, path)`.
+
+Every `plot_*` function in neuronscope takes `path=None` and returns its matplotlib `Figure`,
+written to `path` first when one is given (`finish`). Inside `recording()`, each saved figure's
+layout is measured as it is drawn (the smallest font in points, the tight bounding box and any
+text that falls outside the canvas), so a page can check that its figures are readable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+DPI = 100  # pixels per inch of every PNG: a figure 11 inches wide fills a 1100 px column at scale 1
+
+_RECORD: contextvars.ContextVar[list | None] = contextvars.ContextVar("neuronscope_figures", default=None)
+
+
+def save_figure(fig: Figure, path, *, dpi: int = DPI, svg: bool = False) -> Path:
+    """Write `fig` as a PNG at `path` (an SVG beside it if asked); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas = FigureCanvasAgg(fig)
+    fig.set_dpi(dpi)
+    layout = _draw_measured(fig, canvas)
+    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(path)
+    if svg:
+        fig.savefig(path.with_suffix(".svg"))
+    record = _RECORD.get()
+    if record is not None:
+        record.append({"path": str(path), "dpi": dpi, **layout})
+    return path
+
+
+def finish(fig: Figure, path=None) -> Figure:
+    """The end of every `plot_*`: save `fig` to `path` when given; return it."""
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+@contextlib.contextmanager
+def recording():
+    """Collect the layout of every figure saved inside the block: yields a list of dicts with
+    path, dpi, width/height (px), min_font_pt, tight_px [x0, y0, x1, y1] (px, y down) and
+    clipped (texts reaching outside the canvas)."""
+    found: list[dict] = []
+    token = _RECORD.set(found)
+    try:
+        yield found
+    finally:
+        _RECORD.reset(token)
+
+
+def _draw_measured(fig: Figure, canvas: FigureCanvasAgg) -> dict:
+    """Draw `fig` on its canvas, noting every text the renderer actually draws."""
+    renderer = canvas.get_renderer()
+    drawn: list[tuple[float, object, str]] = []
+    original = renderer.draw_text
+
+    def spy(gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        if str(s).strip():
+            box = mtext.get_window_extent(renderer) if mtext is not None else None
+            drawn.append((prop.get_size_in_points(), box, str(s)))
+        return original(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    renderer.draw_text = spy
+    try:
+        canvas.draw()
+    finally:
+        del renderer.draw_text
+    width, height = canvas.get_width_height()
+    clipped = [s for _, box, s in drawn if box is not None and
+               (box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1)]
+    tight = fig.get_tightbbox(renderer)
+    dpi = fig.dpi
+    tight_px = [tight.x0 * dpi, height - tight.y1 * dpi, tight.x1 * dpi, height - tight.y0 * dpi]
+    return {"width": width, "height": height, "texts": len(drawn),
+            "min_font_pt": round(min((size for size, _, _ in drawn), default=0.0), 2),
+            "tight_px": [round(v, 1) for v in tight_px], "clipped": clipped[:20]}
