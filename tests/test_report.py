@@ -1,25 +1,41 @@
-"""The report: a static page whose every figure loads in a real browser, with cached stages."""
+"""The report: a static page that a real browser shows at 1,400 px with every figure loaded,
+legible and uncut, built from cached stages keyed on their inputs and code."""
 
 from __future__ import annotations
 
+import html as htmllib
+import json
 import re
 import shutil
 import subprocess
 import tempfile
 
+import numpy as np
 import pytest
+from matplotlib.figure import Figure
+from PIL import Image
 
+from neuronscope.figures import recording, save_figure
 from neuronscope.report import build_report
+from neuronscope.report.cache import code_digest, content_digest, run_stage
+from neuronscope.report.html import MIN_FONT_PX
 from tests.test_families import ARCS, planted_model
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SETTINGS = {"layer": "0", "featvis_steps": 4, "joint_examples": 1, "joint_step_deg": 30.0}
 
 
 def chromium(*args) -> str:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    assert CHROMIUM, "the report test needs Debian's chromium (.ci/run installs it)"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--hide-scrollbars",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tempfile.mkdtemp()}"]
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120).stdout
+
+
+def body_attrs(dom: str) -> dict:
+    tag = re.search(r"<body([^>]*)>", dom).group(1)
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', tag))
 
 
 @pytest.fixture(scope="module")
@@ -29,23 +45,38 @@ def report(shared, tmp_path_factory):
         shutil.copy(p, images)
     out = tmp_path_factory.mktemp("report")
     model = planted_model()
-    page = build_report(model, layer="0", images=images, out=out, featvis_steps=4, joint_examples=1,
-                        joint_step_deg=30.0, progress=False)
+    page = build_report(model, images=images, out=out, progress=False, **SETTINGS)
     return model, images, out, page
 
 
-def test_every_figure_loads_in_chromium(report):
-    assert CHROMIUM, "the report test needs Debian's chromium (.ci/run installs it)"
+def test_figures_are_legible_and_uncut_in_chromium_at_1400px(report):
     _, _, out, page = report
     text = page.read_text()
     assert not re.search(r"(src|href)=\"https?:", text)  # nothing fetched from the network
-    figures = len(re.findall(r"<img ", text))
-    assert figures >= 12
-    dom = chromium("--virtual-time-budget=5000", "--dump-dom", page.as_uri())
-    assert f'data-figures="{figures}"' in dom and 'data-broken="0"' in dom
+    imgs = re.findall(r"<img [^>]*>", text)
+    assert len(imgs) >= 20
+    dom = chromium("--window-size=1400,1000", "--virtual-time-budget=10000", "--dump-dom", page.as_uri() + "#check")
+    page_attrs = body_attrs(dom)
+    assert int(page_attrs["page-width"]) == 1400
+    assert page_attrs["figures"] == str(len(imgs)) and page_attrs["broken"] == "0"
+    assert page_attrs["small-text"] == "0" and page_attrs["clipped"] == "0"
+    # independently of the page's script: the manifest's layout, scaled to the width shown
+    manifest = {m["path"]: m for m in json.loads((out / "figures.json").read_text())}
+    shown = re.findall(r'<img src="([^"]+)"[^>]*data-font-px="([\d.]+)" data-shown-width="([\d.]+)"', dom)
+    assert len(shown) == len(imgs)  # every figure was measured in the browser
+    for src, font_px, width in shown:
+        m = manifest[htmllib.unescape(src)]
+        assert Image.open(out / m["path"]).size == (m["width"], m["height"])
+        expected = m["min_font_pt"] * m["dpi"] / 72 * float(width) / m["width"]
+        assert float(font_px) == pytest.approx(expected, rel=0.02)
+        assert expected >= MIN_FONT_PX, f"{src}: smallest text {expected:.1f} px at 1400 px"
+        assert m["clipped"] == [], f"{src}: text cut off: {m['clipped']}"
+        x0, y0, x1, y1 = m["tight_px"]
+        assert x0 >= -2 and y0 >= -2 and x1 <= m["width"] + 2 and y1 <= m["height"] + 2, (src, m["tight_px"])
     shot = out / "screenshot.png"
-    chromium(f"--screenshot={shot}", "--window-size=1200,3000", page.as_uri())
-    assert shot.stat().st_size > 10_000
+    chromium(f"--screenshot={shot}", "--window-size=1400,3000", page.as_uri())
+    pixels = np.asarray(Image.open(shot).convert("L"), float)
+    assert pixels.shape[1] == 1400 and pixels.std() > 10  # a page with content, not a blank one
 
 
 def test_broken_figure_is_flagged(report, tmp_path):
@@ -54,33 +85,117 @@ def test_broken_figure_is_flagged(report, tmp_path):
     shutil.copytree(out, copy)
     next((copy / "stages" / "featvis").glob("*.png")).unlink()
     dom = chromium("--virtual-time-budget=5000", "--dump-dom", (copy / "index.html").as_uri())
-    assert 'data-broken="1"' in dom
+    assert body_attrs(dom)["broken"] == "1"
 
 
-def test_family_section_lists_the_planted_family(report):
-    _, _, out, page = report
+def _table(text: str, title: str, which: int = 0) -> list[list[str]]:
+    section = text.split(f">{title} <small>", 1)[1].split("</section>", 1)[0]
+    table = section.split("<tbody>")[which + 1].split("</tbody>")[0]
+    return [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in table.split("</tr>") if "<td" in row]
+
+
+def test_family_table_and_morphs_at_family_orientations(report):
+    model, _, out, page = report
     text = page.read_text()
-    table = text.split("The curve family", 1)[1].split("</table>", 1)[0]
-    units = [int(u) for u in re.findall(r"<tr><td>(\d+)</td>", table)]
-    assert units == list(range(len(ARCS)))
+    family = _table(text, "The curve family")
+    assert [int(r[0]) for r in family] == list(range(len(ARCS)))
+    for row, planted in zip(family, ARCS):
+        assert abs(float(row[1]) - planted) <= 6  # orientation, against the planted arc
+    morphs = {int(r[0]): (float(r[1]), float(r[2])) for r in _table(text, "Synthetic stimuli")}
+    assert set(morphs) == {int(r[0]) for r in family}
+    for row in family:
+        family_deg, drawn = morphs[int(row[0])]
+        assert family_deg == pytest.approx(float(row[1]), abs=0.051)
+        assert drawn == pytest.approx(family_deg, abs=0.051)  # drawn at the family orientation, not its argmax
+    saved = json.loads((out / "stages" / "synthetic" / "morphs.json").read_text())
+    for u in saved["units"]:  # the sweep itself held each member's family orientation
+        assert min(abs(np.array(saved["axes"]["orientation_deg"]) - morphs[u][0])) < 0.051
 
 
-def test_second_run_reuses_stages_and_fresh_recomputes(report):
+def test_sparsity_column_is_the_share_of_positions_above_zero(report):
+    model, images, out, page = report
+    import torch
+
+    from neuronscope.dataset import resolve_source
+    from neuronscope.dataset.decode import decode
+
+    source = resolve_source(images)
+    pixels = torch.stack([torch.from_numpy(decode(source.item(i), 256, 224)).permute(2, 0, 1).float() / 255
+                          for i in range(len(source))])
+    acts = model.capture(pixels, ["0"], pre_relu=True)["0"]
+    for row in _table(page.read_text(), "The curve family"):
+        share = (acts[:, int(row[0])] > 0).float().mean().item()
+        assert float(row[2]) == pytest.approx(100 * share, abs=0.051 + 1e-9)
+
+
+def test_statistics_basis_is_stated(report):
+    _, images, out, page = report
+    text = page.read_text()
+    section = text.split("Dataset statistics of the layer", 1)[1].split("</section>", 1)[0]
+    assert "<dt>images</dt><dd>3</dd>" in section and "<dt>values per unit</dt>" in section
+    assert "Thin statistics: 3 images" in section  # and a warning, with what to do
+    assert "--images" in section
+
+
+def test_reuse_counts_original_time_and_progress_is_line_by_line(report, capfd):
     model, images, out, _ = report
     records = sorted((out / "stages").glob("*/result.json"))
     before = {p: p.stat().st_mtime_ns for p in records}
-    build_report(model, layer="0", images=images, out=out, featvis_steps=4, joint_examples=1, joint_step_deg=30.0,
-                 progress=False)
+    page = build_report(model, images=images, out=out, progress=True, **SETTINGS)
     assert {p: p.stat().st_mtime_ns for p in records} == before
-    build_report(model, layer="0", images=images, out=out, featvis_steps=5, joint_examples=1, joint_step_deg=30.0,
-                 progress=False)
+    seconds = sum(json.loads(p.read_text())["result"]["seconds"] for p in records)
+    built = re.search(r"Built in (\d+) s of computation \((\d+) of (\d+) stages reused", page.read_text())
+    assert built and abs(int(built.group(1)) - seconds) <= 1 and built.group(2) == built.group(3)
+    err = capfd.readouterr().err
+    assert "\r" not in err
+    assert len(re.findall(r"^  \[\d+/\d+\] \w+: reused \(computed in [\d.]+ s\)$", err, re.M)) == len(records)
+    build_report(model, images=images, out=out, progress=False, **{**SETTINGS, "featvis_steps": 5})
     changed = {p.parent.name for p in records if p.stat().st_mtime_ns != before[p]}
     assert changed == {"featvis"}  # only the stage whose inputs changed
 
 
-def test_run_stage_fresh_and_interrupted(tmp_path):
-    from neuronscope.report.cache import run_stage
+def test_single_file_inlines_every_image(report, tmp_path):
+    model, images, out, _ = report
+    page = build_report(model, images=images, out=out, progress=False, single_file=True, **SETTINGS)
+    alone = tmp_path / "sent.html"
+    shutil.copy(page, alone)  # the page alone, away from its folder
+    text = alone.read_text()
+    assert 'src="data:image/png;base64,' in text and not re.search(r'src="(?!data:)', text)
+    assert "stylesheet" not in text
+    attrs = body_attrs(chromium("--window-size=1400,1000", "--virtual-time-budget=10000", "--dump-dom",
+                                alone.as_uri() + "#check"))
+    assert attrs["broken"] == "0" and int(attrs["figures"]) >= 20
+    build_report(model, images=images, out=out, progress=False, **SETTINGS)  # back to the linked page
 
+
+def test_stage_keys_notice_image_content_and_code(tmp_path, monkeypatch):
+    from neuronscope.dataset import resolve_source
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(folder / "a.png")
+    before = content_digest(resolve_source(folder))
+    assert content_digest(resolve_source(folder)) == before
+    Image.new("RGB", (32, 33), (200, 20, 30)).save(folder / "a.png")  # same name, new content
+    assert content_digest(resolve_source(folder)) != before
+    bundled = resolve_source(None)
+    assert content_digest(bundled) == content_digest(bundled)
+    changed = type(bundled)(bundled.kind, None, bundled.ids, {**bundled.arrays, bundled.ids[0]:
+                                                                bundled.arrays[bundled.ids[0]] // 2})
+    assert content_digest(changed) != content_digest(bundled)
+
+    package = tmp_path / "pkg_for_digest"
+    package.mkdir()
+    (package / "__init__.py").write_text("X = 1\n")
+    (package / "more.py").write_text("THRESHOLD = 4.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = code_digest("pkg_for_digest")
+    (package / "more.py").write_text("THRESHOLD = 3.0\n")  # a threshold changes in a submodule
+    code_digest.cache_clear()
+    assert code_digest("pkg_for_digest") != first
+
+
+def test_run_stage_fresh_and_interrupted(tmp_path):
     calls = []
 
     def compute(folder):
@@ -98,3 +213,22 @@ def test_run_stage_fresh_and_interrupted(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_stage(tmp_path, "s", {"a": 2}, interrupted)
     assert run_stage(tmp_path, "s", {"a": 2}, compute) == ({"n": 3}, False)  # no stale result survives
+
+
+def test_figure_layout_is_measured_as_drawn(tmp_path):
+    with recording() as layouts:
+        fig = Figure(figsize=(4, 3), layout="constrained")
+        ax = fig.subplots()
+        ax.plot([0, 1])
+        ax.set_xlabel("small", fontsize=5.5)
+        save_figure(fig, tmp_path / "ok.png")
+        fig = Figure(figsize=(4, 3))
+        fig.text(0.9, 0.5, "runs_off_the_right_edge", fontsize=12)
+        save_figure(fig, tmp_path / "cut.png")
+    ok, cut = layouts
+    assert ok["min_font_pt"] == 5.5 and ok["clipped"] == [] and (ok["width"], ok["height"]) == (400, 300)
+    assert ok["tight_px"][2] <= 400 and ok["tight_px"][3] <= 300
+    assert cut["clipped"] == ["runs_off_the_right_edge"] and cut["tight_px"][2] > 400
+    # the text really is cut: ink reaches the right edge of the PNG
+    edge = np.asarray(Image.open(tmp_path / "cut.png").convert("L"))[:, -3:]
+    assert edge.min() < 128

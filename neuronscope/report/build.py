@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 import neuronscope
+from neuronscope.figures import recording
 from neuronscope.report import sections
-from neuronscope.report.cache import run_stage
+from neuronscope.report.cache import code_digest, content_digest, run_stage
 from neuronscope.report.html import Section, write_html
 
 
@@ -25,14 +25,14 @@ def weights_digest(model) -> str:
 
 
 def build_report(model, layer: str | None = None, images=None, out="report", fresh: bool = False,
-                 featvis_steps: int = 512, joint_examples: int = 2, joint_step_deg: float = 2.0,
-                 progress: bool = True) -> Path:
-    """Write `out/index.html`: family, feature visualisations, dataset statistics, synthetic
-    stimuli and joint tuning curves of `layer` (default: the model's curve layer).
-
-    Each stage is cached under `out/stages/`; a rerun with the same inputs reuses it and
-    `fresh=True` recomputes everything.
-    """
+                 featvis_steps: int = 512, joint_examples: int = 4, joint_step_deg: float = 5.0,
+                 single_file: bool = False, progress: bool = True, stages=None) -> Path:
+    """Write `out/index.html`: the "Curve Detectors" and "Curve Circuits" experiments on `layer`
+    (default: the model's curve layer), statistics over `images` (default: several views of
+    scikit-image's photographs). Each stage is cached under `out/stages/`, keyed on its inputs
+    and code; `fresh=True` recomputes everything. `single_file` inlines every image in the page.
+    Progress goes to stderr one line per step (readable in a log). `stages`: names to build
+    (default all; a stage's prerequisites are always built)."""
     started = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -40,22 +40,45 @@ def build_report(model, layer: str | None = None, images=None, out="report", fre
     ctx = sections.Context(model=model, layer=layer, images=images, out=out, featvis_steps=featvis_steps,
                            progress=progress, joint_examples=joint_examples, joint_step_deg=joint_step_deg)
     key = {"model": model.name, "weights": weights_digest(model), "layer": layer,
-           "images": ctx.source.fingerprint(), "neuronscope": neuronscope.__version__}
+           "images": content_digest(ctx.source), "neuronscope": neuronscope.__version__}
+    chosen = [(n, s) for n, s in sections.STAGES if stages is None or n in stages or n in sections.REQUIRED]
     done: list[Section] = []
-    bar = tqdm(sections.STAGES, desc="report", unit="stage", disable=not progress)
-    for name, stage in bar:
-        bar.set_description(f"report: {name}")
-        stage_key = {**key, **stage.key(ctx)}
+    manifest: list[dict] = []
+    for i, (name, stage) in enumerate(chosen):
+        ctx.log(f"[{i + 1}/{len(chosen)}] {name} ...")
+        stage_key = {**key, **stage.key(ctx), "code": code_digest("neuronscope.report", *stage.code)}
         t0 = time.monotonic()
-        result, reused = run_stage(out, name, stage_key, lambda folder: dataclasses.asdict(stage.compute(ctx, folder)),
-                                   fresh)
+
+        def compute(folder, stage=stage, t0=t0):
+            with recording() as layouts:
+                section = stage.compute(ctx, folder)
+            section.seconds = time.monotonic() - t0
+            for f in section.figures:
+                f.layout = next((lay for lay in layouts if Path(lay["path"]) == out / f.path), None)
+            return dataclasses.asdict(section)
+
+        result, reused = run_stage(out, name, stage_key, compute, fresh)
         section = sections.load_section(result)
         section.reused = reused
         stage.adopt(ctx, section)
         done.append(section)
-        bar.write(f"  {name}: {'reused' if reused else f'{time.monotonic() - t0:.0f} s'}")
-    intro = (f"{model.name}, layer {layer}: its curve family, reproduced after Cammarata et al., "
-             f"\"Curve Detectors\" (Distill, 2020). Images: {ctx.source.describe()['kind']} "
-             f"({len(ctx.source)} images). Built in {time.monotonic() - started:.0f} s by neuronscope "
-             f"{neuronscope.__version__}.")
-    return write_html(out, f"Curve detectors of {model.name} {layer}", intro, done)
+        manifest += [{**(f.layout or {}), "section": name, "path": f.path} for f in section.figures]
+        ctx.log(f"[{i + 1}/{len(chosen)}] {name}: " + (f"reused (computed in {section.seconds:.1f} s)" if reused
+                                                       else f"{section.seconds:.1f} s"))
+    (out / "figures.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    total = sum(s.seconds for s in done)
+    now = time.monotonic() - started
+    reused = sum(s.reused for s in done)
+    intro = [(f"{model.name}, layer {layer}: its curve family and circuits, reproduced after Cammarata et al., "
+              f"\"Curve Detectors\" and \"Curve Circuits\" (Distill, 2020). Images: {ctx.source.describe()['kind']} "
+              f"({len(ctx.source)} images; see the statistics section for the basis)."),
+             f"Built in {total:.0f} s of computation" + (f" ({reused} of {len(done)} stages reused from earlier runs; "
+                                                         f"this run took {now:.0f} s)" if reused else "")
+             + f" by neuronscope {neuronscope.__version__}."]
+    page = write_html(out, f"Curve detectors of {model.name} {layer}", intro, done, single_file=single_file)
+    ctx.log(f"report: {page} (computation {total:.0f} s, this run {now:.0f} s)")
+    return page
+
+
+__all__ = ["build_report", "weights_digest"]
+

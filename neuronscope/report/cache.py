@@ -1,8 +1,15 @@
-"""Cached report stages: a stage reruns only when its inputs (its key) change, or with `fresh`."""
+"""Cached report stages: a stage reruns only when its key changes, or with `fresh`.
+
+A stage's key holds everything its result depends on: the model's weights, the layer, the
+images' content (`content_digest`), the stage's own parameters and a hash of the source code it
+runs (`code_digest`), so a change of code or thresholds recomputes it rather than reusing it.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -12,6 +19,40 @@ from pathlib import Path
 
 def key_digest(key: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@functools.cache
+def code_digest(*modules: str) -> str:
+    """SHA-256 over the source files of `modules` (a package counts with every .py file under it)."""
+    digest = hashlib.sha256()
+    for name in sorted(set(modules)):
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"no source for module {name}")
+        origin = Path(spec.origin)
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for path in files:
+            digest.update(path.as_posix().rsplit("neuronscope/", 1)[-1].encode() + b"\0")
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def content_digest(source) -> str:
+    """Hash of an `ImageSource`'s ids and their content: pixels of in-memory images, size and
+    modification time (ns) of files, so an image replaced under the same name changes it."""
+    digest = hashlib.sha256(source.fingerprint().encode())
+    for index, image_id in enumerate(source.ids):
+        item = source.item(index)
+        if isinstance(item, (str, os.PathLike)):
+            try:
+                st = os.stat(item)
+                digest.update(f"{image_id}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+            except OSError:
+                digest.update(f"{image_id}\0missing\0".encode())
+        else:
+            digest.update(image_id.encode() + b"\0")
+            digest.update(memoryview(item).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def run_stage(root: Path, name: str, key: dict, compute: Callable[[Path], dict], fresh: bool = False) -> tuple[dict, bool]:

@@ -1,18 +1,33 @@
-"""`neuronscope report`: a self-contained curve-detector report (DIR/index.html)."""
+"""`neuronscope report`: the main job, a self-contained report (DIR/index.html)."""
 
 from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 
+DESCRIPTION = (
+    "Write the \"Curve Detectors\" / \"Curve Circuits\" report of one layer as a static page, DIR/index.html "
+    "(no server, no network): dataset statistics, the curve family with its sparsity and echoes, feature "
+    "visualisations, distributions and quilts of every member, synthetic stimuli and joint tuning. Each stage "
+    "is cached under DIR/stages/ (keyed on the model's weights, the layer, the images' content, the stage's "
+    "settings and its code); a rerun reuses what has not changed. Progress goes to stderr, one line per step.")
+
 
 def register(sub):
-    p = sub.add_parser("report", help="write a self-contained curve-detector report (the main job)")
+    p = sub.add_parser("report", help="write the curve-detector report of a layer (the main job)",
+                       description=DESCRIPTION)
     add_model_args(p, positional=False)
     p.add_argument("--layer", default=None, help="layer to study (default: the model's curve layer)")
     p.add_argument("--images", default=None, type=validate.existing_path,
-                   help="image folder (default: scikit-image's bundled photographs)")
+                   help="image folder or list file for the statistics (default: six views each of scikit-image's "
+                        "bundled photographs; a real set of 1,000+ images is better)")
     p.add_argument("--out", required=True, type=validate.out_dir, help="output folder; DIR/index.html opens from disk")
     p.add_argument("--fresh", action="store_true", help="recompute every stage instead of reusing cached ones")
-    p.add_argument("--steps", type=validate.positive_int, default=512, help="feature-visualisation steps (default 512)")
+    p.add_argument("--steps", type=validate.positive_int, default=512,
+                   help="feature-visualisation steps (default 512)")
+    p.add_argument("--joint-examples", type=validate.positive_int, default=4,
+                   help="top dataset examples per member rotated for joint tuning (default 4)")
+    p.add_argument("--single-file", action="store_true",
+                   help="inline every image and the style in index.html, to send the page as one file")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
 
 
@@ -21,5 +36,6 @@ def run(args):
 
     model = model_from_args(args)
     page = build_report(model, layer=args.layer, images=args.images, out=args.out, fresh=args.fresh,
-                        featvis_steps=args.steps)
+                        featvis_steps=args.steps, joint_examples=args.joint_examples, single_file=args.single_file,
+                        progress=not args.quiet)
     print(f"report: {page}")
