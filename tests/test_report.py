@@ -116,12 +116,9 @@ def test_sparsity_column_is_the_share_of_positions_above_zero(report):
     model, images, out, page = report
     import torch
 
-    from neuronscope.dataset import resolve_source
-    from neuronscope.dataset.decode import decode
+    from neuronscope.images import standard_view
 
-    source = resolve_source(images)
-    pixels = torch.stack([torch.from_numpy(decode(source.item(i), 256, 224)).permute(2, 0, 1).float() / 255
-                          for i in range(len(source))])
+    pixels = torch.stack([standard_view(p) for p in sorted(images.iterdir())])
     acts = model.capture(pixels, ["0"], pre_relu=True)["0"]
     for row in _table(page.read_text(), "The curve family"):
         share = (acts[:, int(row[0])] > 0).float().mean().item()

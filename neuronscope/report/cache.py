@@ -55,7 +55,8 @@ def content_digest(source) -> str:
     return digest.hexdigest()[:16]
 
 
-def run_stage(root: Path, name: str, key: dict, compute: Callable[[Path], dict], fresh: bool = False) -> tuple[dict, bool]:
+def run_stage(root: Path, name: str, key: dict, compute: Callable[[Path], dict],
+              fresh: bool = False) -> tuple[dict, bool]:
     """Return (result, reused). `compute(folder)` writes its files into `folder` and returns a
     JSON-able result; the result is stored last and atomically, so an interrupted stage reruns."""
     folder = root / "stages" / name

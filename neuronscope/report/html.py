@@ -125,9 +125,10 @@ _SCRIPT = """
       if (+i.dataset.clipped > 0) clipped++;
     });
     var el = document.getElementById("figure-check");
+    var problems = (small ? ", " + small + " with text under " + MIN_PX + " px" : "")
+                   + (clipped ? ", " + clipped + " with text cut off" : "");
     el.textContent = broken ? broken + " of " + imgs.length + " figures failed to load"
-                            : imgs.length + " figures" + (small ? ", " + small + " with text under " + MIN_PX + " px" : "")
-                              + (clipped ? ", " + clipped + " with text cut off" : "");
+                            : imgs.length + " figures" + problems;
     el.className = broken || small || clipped ? "check broken" : "check ok";
     document.body.setAttribute("data-figures", imgs.length);
     document.body.setAttribute("data-broken", broken);

@@ -163,8 +163,8 @@ class FamilyStage(Stage):
 
         with ctx.timed("family: scoring every unit"):
             family = find_family(ctx.model, ctx.layer, stats=ctx.stats)
-        family.save(folder / "family.json")
-        members = json.loads((folder / "family.json").read_text())["members"]
+        (folder / "family.json").write_text(json.dumps(family.to_dict(), indent=1) + "\n")
+        members = family.to_dict()["members"]
         if not members:
             return Section("The curve family", f"No unit of {ctx.layer} passed the membership thresholds.")
         stats, t = ctx.stats, _find_defaults()
