@@ -173,7 +173,7 @@ def test_stage_keys_notice_image_content_and_code(tmp_path, monkeypatch):
     Image.new("RGB", (32, 32), (10, 20, 30)).save(folder / "a.png")
     before = content_digest(resolve_source(folder))
     assert content_digest(resolve_source(folder)) == before
-    Image.new("RGB", (32, 33), (200, 20, 30)).save(folder / "a.png")  # same name, new content
+    Image.new("RGB", (32, 32), (200, 20, 30)).save(folder / "a.png")  # same name and size, new content
     assert content_digest(resolve_source(folder)) != before
     bundled = resolve_source(None)
     assert content_digest(bundled) == content_digest(bundled)

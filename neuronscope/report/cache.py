@@ -38,20 +38,11 @@ def code_digest(*modules: str) -> str:
 
 
 def content_digest(source) -> str:
-    """Hash of an `ImageSource`'s ids and their content: pixels of in-memory images, size and
-    modification time (ns) of files, so an image replaced under the same name changes it."""
+    """Hash of an `ImageSource`'s ids and every image's content (`ImageSource.digest`: the file's
+    bytes or the array's pixels), so an image replaced under the same name changes it."""
     digest = hashlib.sha256(source.fingerprint().encode())
-    for index, image_id in enumerate(source.ids):
-        item = source.item(index)
-        if isinstance(item, (str, os.PathLike)):
-            try:
-                st = os.stat(item)
-                digest.update(f"{image_id}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-            except OSError:
-                digest.update(f"{image_id}\0missing\0".encode())
-        else:
-            digest.update(image_id.encode() + b"\0")
-            digest.update(memoryview(item).tobytes())
+    for index in range(len(source)):
+        digest.update(source.digest(index).to_bytes(8, "little", signed=True))
     return digest.hexdigest()[:16]
 
 
