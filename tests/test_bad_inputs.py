@@ -169,6 +169,7 @@ CASES = {
     "report": [
         (["--out", "{out}", "--steps", "0"], "--steps"), (["--out", "{text}"], "--out"),
         (["--out", "{out}", "--images", "{missing}"], "--images"),
+        (["--out", "{out}", "--joint-examples", "0"], "--joint-examples"),
     ],
     "atlas": [
         ([E, "--layers", "block6_expand", "--out", "{out}", "--steps", "0"], "--steps"),

@@ -45,6 +45,13 @@ def report(shared, tmp_path_factory):
         shutil.copy(p, images)
     out = tmp_path_factory.mktemp("report")
     model = planted_model()
+    build_report(model, images=images, out=out, progress=False, **SETTINGS)
+    # label unit 0's examples by a known rule (above zero: "curve"), then rebuild: only labelling reruns
+    from neuronscope.dataset.labelling import LabelSession
+
+    session = LabelSession(out / "stages" / "stats" / "stats", 0)
+    for i, item in enumerate(session.items):
+        session.answer(i, "curve" if item.example.value > 0 else "unrelated")
     page = build_report(model, images=images, out=out, progress=False, **SETTINGS)
     return model, images, out, page
 
@@ -229,3 +236,48 @@ def test_figure_layout_is_measured_as_drawn(tmp_path):
     # the text really is cut: ink reaches the right edge of the PNG
     edge = np.asarray(Image.open(tmp_path / "cut.png").convert("L"))[:, -3:]
     assert edge.min() < 128
+
+
+def test_every_section_is_on_the_page_with_figures_or_a_reason(report):
+    _, _, out, page = report
+    text = page.read_text()
+    titles = ["Dataset statistics of the layer", "The curve family", "Feature visualisations",
+              "Decomposed feature visualisations", "How the family responds to the dataset",
+              "Attribution of dataset examples", "Synthetic stimuli", "Joint tuning curves", "Families across layers",
+              "Curve circuits", "Artificial curve detectors and surgery", "Labelling: what the activations are made of",
+              "Applications"]
+    found = re.findall(r"<h2>([^<]+) <small>", text)
+    assert found == titles
+    for section in text.split('<section id="s')[1:]:
+        assert "<img " in section or "Not shown: " in section, section[:200]
+    # the planted model has one layer: the circuit needs an earlier family, and the page says so
+    circuits = text.split(">Curve circuits <small>")[1].split("</section>")[0]
+    assert "Not shown: no earlier layer with a curve family" in circuits
+
+
+def test_labels_split_the_mean_by_category(report):
+    _, _, out, page = report
+    from neuronscope.dataset.labelling import LabelSession
+
+    row = _table(page.read_text(), "Labelling: what the activations are made of")[0]
+    assert int(row[0]) == 0
+    session = LabelSession(out / "stages" / "stats" / "stats", 0)
+    assert int(row[1]) == session.answered == len(session)
+    # labels followed the sign of the value: the categories never used carry nothing, the shares add up,
+    # and "curve" (every answer above zero) carries most of the positive part of the mean
+    shares = dict(zip(["curve", "imperfect curve", "unrelated", "opposing curve", "not labelled"], map(float, row[2:])))
+    assert shares["imperfect curve"] == 0 and shares["opposing curve"] == 0 and shares["not labelled"] == 0
+    assert sum(shares.values()) == pytest.approx(100, abs=0.3)
+    assert shares["curve"] > shares["unrelated"]
+
+
+def test_attribution_steps_back_to_a_spatial_source():
+    import neuronscope as ns
+    from neuronscope.report.more_sections import spatial_source
+
+    model = ns.load_model("efficientnet_lite0")
+    # block6_expand is a 1x1 convolution of block5 (itself 1x1 after the depthwise): block5_expand is the
+    # nearest layer it sees more than one position of
+    assert spatial_source(model, "block6_expand") == "block5_expand"
+    source, target = model.receptive_field("block5_expand"), model.receptive_field("block6_expand")
+    assert (target.size[0] - source.size[0]) / source.stride[0] + 1 >= 3

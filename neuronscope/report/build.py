@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import neuronscope
+from neuronscope.errors import NeuronscopeError
 from neuronscope.figures import recording
 from neuronscope.report import sections
 from neuronscope.report.cache import code_digest, content_digest, run_stage
 from neuronscope.report.html import Section, write_html
+from neuronscope.report.progress import readable_bars
 
 
 def weights_digest(model) -> str:
@@ -41,23 +43,29 @@ def build_report(model, layer: str | None = None, images=None, out="report", fre
                            progress=progress, joint_examples=joint_examples, joint_step_deg=joint_step_deg)
     key = {"model": model.name, "weights": weights_digest(model), "layer": layer,
            "images": content_digest(ctx.source), "neuronscope": neuronscope.__version__}
-    chosen = [(n, s) for n, s in sections.STAGES if stages is None or n in stages or n in sections.REQUIRED]
+    chosen = [(n, s) for n, s in sections.all_stages() if stages is None or n in stages or n in sections.REQUIRED]
     done: list[Section] = []
     manifest: list[dict] = []
     for i, (name, stage) in enumerate(chosen):
         ctx.log(f"[{i + 1}/{len(chosen)}] {name} ...")
-        stage_key = {**key, **stage.key(ctx), "code": code_digest("neuronscope.report", *stage.code)}
+        stage_key = {**key, **stage.key(ctx), "code": code_digest(type(stage).__module__, *stage.code)}
         t0 = time.monotonic()
 
-        def compute(folder, stage=stage, t0=t0):
+        def compute(folder, stage=stage, t0=t0, name=name):
             with recording() as layouts:
-                section = stage.compute(ctx, folder)
+                try:
+                    section = stage.compute(ctx, folder)
+                except NeuronscopeError as exc:
+                    if name in sections.REQUIRED:
+                        raise
+                    section = Section(stage.title, "", notes=[f"Not shown: {exc}"])
             section.seconds = time.monotonic() - t0
             for f in section.figures:
                 f.layout = next((lay for lay in layouts if Path(lay["path"]) == out / f.path), None)
             return dataclasses.asdict(section)
 
-        result, reused = run_stage(out, name, stage_key, compute, fresh)
+        with readable_bars(progress):
+            result, reused = run_stage(out, name, stage_key, compute, fresh)
         section = sections.load_section(result)
         section.reused = reused
         stage.adopt(ctx, section)

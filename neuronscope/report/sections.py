@@ -63,8 +63,8 @@ class Context:
 
     @property
     def bars(self) -> bool:
-        """Redrawn progress bars only on a terminal; a log gets `log` lines instead."""
-        return self.progress and sys.stderr.isatty()
+        """Inner progress bars (in a log, `report.progress.readable_bars` turns them into lines)."""
+        return self.progress
 
     def log(self, message: str) -> None:
         """One line of progress on stderr (readable in a log file, unlike a redrawn bar)."""
@@ -93,7 +93,8 @@ def load_section(result: dict) -> Section:
 
 
 class Stage:
-    code: tuple[str, ...] = ()  # modules whose code the stage runs (besides neuronscope.report)
+    title = ""  # the section's title, for a section that could not be computed
+    code: tuple[str, ...] = ()  # modules whose code the stage runs (besides its own module)
 
     def key(self, ctx: Context) -> dict:
         """The stage's own parameters (the build adds model, weights, layer, images and code)."""
@@ -107,7 +108,8 @@ class Stage:
 
 
 class DatasetStats(Stage):
-    code = ("neuronscope.dataset", "neuronscope.images", "neuronscope.models")
+    title = "Dataset statistics of the layer"
+    code = ("neuronscope.dataset", "neuronscope.images", "neuronscope.models", "neuronscope.report.basis")
 
     def key(self, ctx):
         return {"recipe": basis.RECIPE if ctx.images is None else None}
@@ -152,6 +154,7 @@ def _find_defaults() -> dict:
 
 
 class FamilyStage(Stage):
+    title = "The curve family"
     code = ("neuronscope.families", "neuronscope.tuning", "neuronscope.stimuli")
 
     def key(self, ctx):
@@ -217,6 +220,7 @@ class FamilyStage(Stage):
 
 
 class FeatureVisualizations(Stage):
+    title = "Feature visualisations"
     code = ("neuronscope.optvis",)
 
     def key(self, ctx):
@@ -247,6 +251,7 @@ class FeatureVisualizations(Stage):
 
 
 class MemberDistributions(Stage):
+    title = "How the family responds to the dataset"
     code = ("neuronscope.dataset",)
 
     def key(self, ctx):
@@ -283,6 +288,7 @@ class MemberDistributions(Stage):
 
 
 class SyntheticStimuli(Stage):
+    title = "Synthetic stimuli"
     code = ("neuronscope.tuning", "neuronscope.stimuli")
 
     def key(self, ctx):
@@ -345,6 +351,7 @@ class SyntheticStimuli(Stage):
 
 
 class JointTuning(Stage):
+    title = "Joint tuning curves"
     code = ("neuronscope.tuning", "neuronscope.dataset")
 
     def key(self, ctx):
@@ -369,6 +376,14 @@ class JointTuning(Stage):
             figures=[Figure(ctx.rel(folder / "joint.png"), "Joint tuning curves of the family.")])
 
 
-STAGES = [("stats", DatasetStats()), ("family", FamilyStage()), ("featvis", FeatureVisualizations()),
-          ("distributions", MemberDistributions()), ("synthetic", SyntheticStimuli()), ("joint", JointTuning())]
+def all_stages():
+    from neuronscope.report.more_sections import MORE_STAGES
+
+    core = [("stats", DatasetStats()), ("family", FamilyStage()), ("featvis", FeatureVisualizations()),
+            ("distributions", MemberDistributions()), ("synthetic", SyntheticStimuli()), ("joint", JointTuning())]
+    more = dict(MORE_STAGES)
+    # the page's order: the data, the family, how it looks and responds, then circuits and uses
+    order = ["stats", "family", "featvis", "decompose", "distributions", "attribution", "synthetic", "joint",
+             "layers", "circuits", "aann", "labelling", "applications"]
+    return [(name, dict(core).get(name) or more[name]) for name in order]
 REQUIRED = ("stats", "family")  # every later stage needs the statistics and the family
