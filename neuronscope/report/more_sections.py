@@ -21,6 +21,7 @@ SCAN_IMAGES = 8  # photographs for each scanned layer's dataset SDs
 DECOMPOSE = {"members": 2, "steps": 48, "size": 32}
 ECHO = {"step_deg": 10.0, "radii": 8}
 SHUFFLES = 200
+COMBING_UNITS = 4  # the sparsest members measured for combing
 TRACE = {"curves": 3, "steps": 50}  # spline fitting: cheap settings (the API defaults to 150 steps)
 
 
@@ -404,8 +405,9 @@ class ApplicationsStage(Stage):
 
         title = "Applications"
         methods = ("What the curve family is good for, after the article's \"Applications\": extracting curves "
-                   "from an image by attribution to the family, tracing them as splines, and factorising the "
-                   "layer's activations (NMF).")
+                   "from an image by attribution to the family, tracing them as splines, factorising the layer's "
+                   "activations (NMF), and combing (the response to a curve with perpendicular strokes, like fur). "
+                   "Commands: `neuronscope extract`, `trace`, `factorize`, `combing`.")
         if importlib.util.find_spec("neuronscope.applications") is None:
             return _skipped(title, methods, "neuronscope.applications is not installed")
         from neuronscope import applications as apps
@@ -448,8 +450,36 @@ class ApplicationsStage(Stage):
             finish(factorize.plot_factorization([image], fact.maps, groups=fact.groups), folder / "factorize.png")
         figures.append(Figure(ctx.rel(folder / "factorize.png"), f"NMF of {ctx.layer}'s activations on the "
                               f"photograph into 4 factors (relative error {fact.error:.2f}): each colour one factor."))
-        notes.append("Curve combing is not in neuronscope.applications yet.")
+        from neuronscope.applications import combing as comb
+        from neuronscope.applications.extract import family_of
+
+        chosen = [m["unit"] for m in ctx.cleanest(COMBING_UNITS)]
+        with ctx.timed("applications: combing"):
+            result = comb.combing(ctx.model, ctx.layer, units=chosen, family=family_of(ctx.model, ctx.layer))
+        _plot_combing(result, folder / "combing.png")
+        figures.append(Figure(ctx.rel(folder / "combing.png"), f"Combing index of the {len(chosen)} sparsest members: "
+                              f"response to the preferred curve with short strokes added, minus the plain curve "
+                              f"({result.unit_label}); \"parallel\" strokes are the control with the same ink."))
         return Section(title, methods, figures=figures, notes=notes)
+
+
+def _plot_combing(result, path):
+    index = result.index
+    fig = MplFigure(figsize=(8, 3.4), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / len(result.units)
+    x = np.arange(index.shape[1])
+    for i, u in enumerate(result.units):
+        ax.bar(x + (i - (len(result.units) - 1) / 2) * width, index[i], width, label=f"unit {u}")
+    from neuronscope.applications.combing import MODES
+
+    ax.set_xticks(x, MODES, fontsize=8)
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.set_ylabel("combed - plain (SDs)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    fig.legend(fontsize=7, loc="outside right upper")
+    ax.set_title(f"{result.layer}: combing by where the strokes are", fontsize=9)
+    return finish(fig, path)
 
 
 MORE_STAGES = [("attribution", AttributionStage()), ("decompose", DecomposeStage()), ("layers", LayersStage()),
