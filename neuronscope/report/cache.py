@@ -38,11 +38,13 @@ def code_digest(*modules: str) -> str:
 
 
 def content_digest(source) -> str:
-    """Hash of an `ImageSource`'s ids and every image's content (`ImageSource.digest`: the file's
-    bytes or the array's pixels), so an image replaced under the same name changes it."""
+    """Hash of an `ImageSource`'s ids and every image's content (`dataset.sources.content_digest`:
+    the file's bytes or the array's pixels), so an image replaced under the same name changes it."""
+    from neuronscope.dataset.sources import content_digest as image_digest
+
     digest = hashlib.sha256(source.fingerprint().encode())
     for index in range(len(source)):
-        digest.update(source.digest(index).to_bytes(8, "little", signed=True))
+        digest.update(image_digest(source.item(index)).to_bytes(8, "little", signed=True))
     return digest.hexdigest()[:16]
 
 
