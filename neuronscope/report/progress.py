@@ -32,10 +32,11 @@ class LineBars(io.TextIOBase):
         return len(text)
 
     def _emit(self, newline: bool) -> None:
-        line, self.pending = self.pending.strip(), ""
-        if not line:
+        line, self.pending = self.pending.rstrip(), ""
+        if not line.strip():
             return
         bar = "%|" in line or "it/s" in line or "s/it" in line
+        line = line.strip() if bar else line
         now = time.monotonic()
         if not bar or newline or now - self.last >= self.every or "100%" in line:
             self.target.write(line + "\n")
