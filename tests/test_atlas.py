@@ -192,3 +192,12 @@ def test_killed_build_rerun_finishes_only_missing_tasks(site, tmp_path):
     rerun = build(out)
     assert rerun.ran == order[order.index(victim):]
     assert tree(out) == tree(reference)
+
+
+def test_refuses_a_folder_that_is_not_an_atlas_before_any_work(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(NeuronscopeError, match="not an atlas"):
+        build(out)
+    assert (out / "notes.txt").read_text() == "keep me" and not (tmp_path / "mine.work").exists()

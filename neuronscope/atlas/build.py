@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from neuronscope.atlas import tasks as T
+from neuronscope.atlas.site import check_out
 from neuronscope.errors import NeuronscopeError
 
 
@@ -107,6 +108,9 @@ def build_atlas(model, layers, images=None, out="atlas", *, units=None, settings
     layers = _order(model, [layers] if isinstance(layers, str) else list(layers))
     chosen = _choose(model, layers, parse_units(units) if isinstance(units, str) else units)
     out = Path(out)
+    check_out(out)
+    if isinstance(images, (str, Path)):  # workers elsewhere (Ray) resolve no relative paths
+        images = str(Path(images).absolute())
     work = Path(work) if work is not None else out.with_name(out.name + ".work")
     plan = T.plan(model, layers, chosen, images, settings, T.identity(model))
     store = Store(work)

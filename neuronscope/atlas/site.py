@@ -30,8 +30,7 @@ TOP = 8  # strongest input / output units listed per unit
 def write_site(out: Path, model, layers: list[str], chosen: dict[str, list[int]], plan, store, settings) -> int:
     """Write the site into `out` (replacing an earlier atlas there); returns the number of HTML pages."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise NeuronscopeError(f"{out} exists and is not an atlas; choose another --out")
+    check_out(out)
     for name in ("units", "layers", "img"):
         shutil.rmtree(out / name, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -61,6 +60,12 @@ def write_site(out: Path, model, layers: list[str], chosen: dict[str, list[int]]
             (folder / f"{unit}.html").write_text(_unit_page(data, layer, unit, settings))
             pages += 1
     return pages
+
+
+def check_out(out: Path) -> None:
+    """Refuse to write into a non-empty folder that is not an atlas (its files would be replaced)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).is_file())):
+        raise NeuronscopeError(f"{out} exists and is not an atlas; choose another --out")
 
 
 class _Data:
@@ -121,6 +126,13 @@ class _Data:
     def following(self, layer: str) -> str | None:
         i = self.layers.index(layer)
         return self.layers[i + 1] if i + 1 < len(self.layers) else None
+
+    def weights_error(self, layer: str) -> str | None:
+        """Why the expanded weights into `layer` could not be computed, or None."""
+        for t in self.tasks.values():
+            if t.kind == "weights" and t.layer == layer and (self.store.path(t.id) / "error.json").is_file():
+                return json.loads((self.store.path(t.id) / "error.json").read_text())["error"]
+        return None
 
     def kernels(self, layer: str) -> np.ndarray:
         """(units of `layer`, units of the previous chosen layer, kh, kw) expanded weights."""
@@ -278,12 +290,16 @@ def _histogram_section(d: _Data, layer: str, unit: int) -> str:
 def _weights_section(d: _Data, layer: str, unit: int, root: str) -> str:
     parts = []
     prev, nxt = d.previous(layer), d.following(layer)
-    if prev:
+    if prev and d.weights_error(layer):
+        parts.append(f"<p>No inputs from {prev}: {html.escape(d.weights_error(layer))}</p>")
+    elif prev:
         strength = d.strength(layer)[unit]
         order = np.argsort(-strength, kind="stable")[:TOP]
         kernels = d.kernels(layer)[unit][order]
         parts.append(_weight_list(f"Strongest inputs from {prev}", prev, order, kernels, root, d))
-    if nxt:
+    if nxt and d.weights_error(nxt):
+        parts.append(f"<p>No outputs to {nxt}: {html.escape(d.weights_error(nxt))}</p>")
+    elif nxt:
         strength = d.strength(nxt)[:, unit]
         order = np.argsort(-strength, kind="stable")[:TOP]
         kernels = d.kernels(nxt)[order, unit]

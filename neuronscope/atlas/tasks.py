@@ -243,7 +243,11 @@ def _run_examples(task, model, s: Settings, inputs, out: Path) -> None:
 def _run_weights(task, model, s: Settings, inputs, out: Path) -> None:
     from neuronscope.circuits import expanded_weights
 
-    kernels = expanded_weights(model, task.source, task.layer, _units(task, model))
+    try:
+        kernels = expanded_weights(model, task.source, task.layer, _units(task, model))
+    except NeuronscopeError as exc:  # e.g. a pair whose fields do not align: the pages say why
+        (out / "error.json").write_text(json.dumps({"error": str(exc)}))
+        return
     np.save(out / "kernels.npy", kernels.float().cpu().numpy())
 
 
