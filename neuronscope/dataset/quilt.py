@@ -54,7 +54,7 @@ def plot_quilt(stats, unit: int, path=None, *, per_row: int = 8, thumb: int = 64
             if heat:
                 window, units = heat[r][c]
                 mosaic[top + thumb : top + 2 * thumb, left : left + thumb] = _heatmap(window, heat[r].scale, thumb)
-                ax.text(left + thumb / 2, top + 2 * thumb + 1, " ".join(map(str, units)), fontsize=6, ha="center",
+                ax.text(left + thumb / 2, top + 2 * thumb + 1, " ".join(map(str, units)), fontsize=7, ha="center",
                         va="top")
     ax.imshow(mosaic)
     ax.set_yticks([r * (band + _GAP) + thumb / 2 for r in range(len(rows))])
