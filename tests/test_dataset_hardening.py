@@ -210,9 +210,14 @@ def test_quilt_names_missing_and_changed_images_and_finds_moved_ones(model, fold
     err = capsys.readouterr().err
     assert "missing" in err and "--images" in err and err.count("\n") == 1
     assert main(["quilt", str(tmp_path / "out"), "1", "--out", str(tmp_path / "q.png"), "--images", str(moved)]) == 0
+    session = LabelSession(tmp_path / "out", 1)  # the labels' figures need no images
     with pytest.raises(NeuronscopeError, match="missing"):
-        LabelSession(tmp_path / "out", 1)
-    assert len(LabelSession(tmp_path / "out", 1, images=moved)) > 0
+        session.check_images()  # as `neuronscope label` does before showing any crop
+    with pytest.raises(NeuronscopeError, match="missing"):
+        session.crop(0)
+    assert main(["label", str(tmp_path / "out"), "--neuron", "1", "--terminal"]) == 2
+    assert "missing" in capsys.readouterr().err
+    LabelSession(tmp_path / "out", 1, images=moved).check_images()
 
     example = max([s for s in load_stats(tmp_path / "out").samples(1) if s][-1], key=lambda e: e.value)
     path = moved / example.image_id

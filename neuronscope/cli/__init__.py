@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help (0) or a usage error already written (2)
-        return exc.code if isinstance(exc.code, int) else 2
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 2
     except NeuronscopeError as exc:
         sys.stderr.write(f"error: {one_line(exc)}\n")
         return 2

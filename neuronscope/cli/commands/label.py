@@ -44,6 +44,7 @@ def run(args) -> int:
         shares = contribution_shares(session)
         print("share of the mean over x > 0: " + ", ".join(f"{k}={v:.3f}" for k, v in shares.items()))
         return 0
+    session.check_images()
     if args.terminal:
         label_in_terminal(session)
         return 0

@@ -58,7 +58,6 @@ class LabelSession:
             raise NeuronscopeError(f"categories must be distinct non-empty names, got {categories}")
         self.categories = categories
         self.items = self._shuffled_items()
-        self.stats.check_images(item.example.image for item in self.items)
         self._header = header or self._new_header()
         if header is not None:
             wanted = self._new_header()
@@ -100,9 +99,15 @@ class LabelSession:
         self._set(index, None)
         return index
 
+    def check_images(self) -> None:
+        """Refuse when an item's image went missing or changed since the statistics run (before
+        labelling: its crop would be grey or of another picture); see `Stats.check_images`."""
+        self.stats.check_images(item.example.image for item in self.items)
+
     def crop(self, index: int):
-        """(3, h, w) float crop of item `index` at its receptive field."""
+        """(3, h, w) float crop of item `index` at its receptive field (its image checked first)."""
         self._check_index(index)
+        self.stats.check_images([self.items[index].example.image])
         return example_crop(self.stats, self.items[index].example)
 
     def counts(self) -> np.ndarray:

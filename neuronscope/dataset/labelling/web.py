@@ -106,8 +106,12 @@ class _Handler(BaseHTTPRequestHandler):
                 index = int(match[1])
                 if index >= len(session):
                     raise _Refused(404, f"no item {index}")
+                try:
+                    crop = session.crop(index)
+                except NeuronscopeError as exc:  # its image went missing or changed
+                    raise _Refused(409, str(exc)) from None
                 buffer = io.BytesIO()
-                Image.fromarray(to_uint8(session.crop(index))).save(buffer, format="PNG")
+                Image.fromarray(to_uint8(crop)).save(buffer, format="PNG")
                 return self._send(200, buffer.getvalue(), "image/png")
             raise _Refused(404, f"no such page: {path}")
         except _Refused as exc:
