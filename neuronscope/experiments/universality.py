@@ -91,16 +91,20 @@ def random_control(model, seed: int = 0):
     return control
 
 
-def suitable_layers(model, strides=(8, 16), input_size: int | None = None) -> list[str]:
-    """Layers followed by an activation whose positions are `strides` input pixels apart."""
+def suitable_layers(model, strides=(8, 16), input_size: int | None = None, match: str | None = None,
+                    max_layers: int | None = None) -> list[str]:
+    """Layers followed by an activation whose positions are `strides` input pixels apart (and whose
+    name contains `match`); at most `max_layers` of them, evenly spaced in depth."""
     size = input_size or model.input_size
     shapes = model.layer_shapes(size)
     out = []
     for name, shape in shapes.items():
-        if len(shape) != 3 or model.activations.get(name) is None:
+        if len(shape) != 3 or model.activations.get(name) is None or (match and match not in name):
             continue
         if model.receptive_field(name, size).stride[0] in strides:
             out.append(name)
+    if max_layers and len(out) > max_layers:
+        out = [out[i] for i in np.unique(np.linspace(0, len(out) - 1, max_layers).round().astype(int))]
     return out
 
 
@@ -192,12 +196,14 @@ class UniversalityResult:
         return f"<UniversalityResult {', '.join(s.model for s in self.scans)}>"
 
 
-def universality(models, *, layers: dict[str, list[str]] | None = None, strides=(8, 16), step_deg: float = 20.0,
-                 images=None, limit: int | None = None, seed: int = 0, featvis_steps: int = 128,
-                 featvis_size: int = 64, progress: bool = True) -> UniversalityResult:
+def universality(models, *, layers: dict[str, list[str]] | None = None, strides=(8, 16), match: str | None = None,
+                 max_layers: int | None = None, step_deg: float = 20.0, images=None, limit: int | None = None,
+                 seed: int = 0, featvis_steps: int = 128, featvis_size: int = 64,
+                 progress: bool = True) -> UniversalityResult:
     """Scan each model (a `Model` or a name for `load_model`) and its random-weight control.
 
-    `layers`: model name -> layers to scan (default `suitable_layers(model, strides)`);
+    `layers`: model name -> layers to scan (default `suitable_layers(model, strides, match=match,
+    max_layers=max_layers)`);
     `step_deg`: the orientation step of the sweeps (cheap: 20); `images`/`limit`: the photographs
     the dataset SDs come from (default scikit-image's); `seed`: the control's weights and the
     feature visualisations; `featvis_steps` = 0 skips the visualisations of the best curve family.
@@ -207,7 +213,7 @@ def universality(models, *, layers: dict[str, list[str]] | None = None, strides=
     scans = []
     for model in models:
         model = load_model(model) if isinstance(model, str) else model
-        names = (layers or {}).get(model.name) or suitable_layers(model, strides)
+        names = (layers or {}).get(model.name) or suitable_layers(model, strides, match=match, max_layers=max_layers)
         if not names:
             raise NeuronscopeError(f"{model.name} has no layer at stride {strides} to scan")
         control = random_control(model, seed)
@@ -229,7 +235,8 @@ def universality(models, *, layers: dict[str, list[str]] | None = None, strides=
                                 seed=seed, progress=False)
             scan.pictures = {u: images_[i].permute(1, 2, 0).numpy() for i, u in enumerate(units)}
         scans.append(scan)
-    settings = {"step_deg": step_deg, "strides": list(strides), "images": str(images) if images else "scikit-image",
+    settings = {"step_deg": step_deg, "strides": list(strides), "match": match, "max_layers": max_layers,
+                "images": str(images) if images else "scikit-image",
                 "limit": limit, "seed": seed, "featvis_steps": featvis_steps, "featvis_size": featvis_size}
     return UniversalityResult(scans, settings)
 

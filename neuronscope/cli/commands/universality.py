@@ -15,6 +15,9 @@ def register(sub):
                    help="orientation step of the sweeps in degrees (default 20, cheap)")
     p.add_argument("--strides", type=validate.int_list(1, 1024), default=[8, 16],
                    help="scan the layers at these strides (default 8,16)")
+    p.add_argument("--match", default=None, help="only layers whose name contains this (e.g. _expand)")
+    p.add_argument("--max-layers", type=validate.positive_int, default=None,
+                   help="scan at most this many layers per model, evenly spaced in depth")
     p.add_argument("--limit", type=validate.positive_int, default=None,
                    help="photographs for the dataset SDs (default all of scikit-image's)")
     p.add_argument("--featvis-steps", type=validate.int_range(0, 100000), default=128,
@@ -32,8 +35,8 @@ def run(args):
 
     set_threads(args.threads)
     models = [load_model(name, device=args.device) for name in args.models]
-    result = universality(models, strides=tuple(args.strides), step_deg=args.step, limit=args.limit, seed=args.seed,
-                          featvis_steps=args.featvis_steps)
+    result = universality(models, strides=tuple(args.strides), match=args.match, max_layers=args.max_layers,
+                          step_deg=args.step, limit=args.limit, seed=args.seed, featvis_steps=args.featvis_steps)
     for path in result.save(args.out):
         print(f"wrote {path}")
     print(result.table())
