@@ -7,7 +7,7 @@ Folder layout:
   manifest.json  a readable copy of the manifest
   summary.csv    one row of derived statistics per unit (complete results only)
   figures/       distribution figures drawn on request (see figures.py)
-  .lock          held (flock) by the run or merge writing the folder
+  .lock          held (a POSIX lock) by the run or merge writing the folder
 
 A result's identity (`IDENTITY`) is what decides every number: the model and a digest of its
 weights, the layer and mode, the images (names and sizes, see `ImageSource.describe`) and the
@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import shutil
+import threading
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -292,33 +293,49 @@ def weights_digest(model) -> str:
     return digest.hexdigest()[:16]
 
 
+_HELD: set[Path] = set()  # folders locked by this process (a POSIX lock cannot tell its own threads apart)
+_HELD_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
 def folder_lock(folder):
     """Hold an exclusive lock on `folder` (created if needed) for the block, so that two runs or
-    merges never write one result folder at once; a second one is refused at once."""
+    merges never write one result folder at once; a second one is refused at once. The lock is a
+    POSIX record lock, which belongs to this process alone: decode workers forked from a run that
+    is then killed do not inherit it, so `--resume` right after a kill is not refused."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    with _HELD_GUARD:
+        if key in _HELD:
+            raise NeuronscopeError(f"{folder} is being written by process {os.getpid()} (this one); wait for it "
+                                   f"to finish or use another folder")
+        _HELD.add(key)
     try:
-        import fcntl
-    except ImportError:  # not POSIX: no locking
-        yield
-        return
-    with open(folder / ".lock", "a+") as handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise NeuronscopeError(f"{folder} is being written by {holder}; wait for it to finish or use another "
-                                   f"folder") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()}\n")
-        handle.flush()
-        try:
+            import fcntl
+        except ImportError:  # not POSIX: this process's own lock only
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            return
+        with open(folder / ".lock", "a+") as handle:
+            try:
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise NeuronscopeError(f"{folder} is being written by {holder}; wait for it to finish or use "
+                                       f"another folder") from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"process {os.getpid()}\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.lockf(handle, fcntl.LOCK_UN)
+    finally:
+        with _HELD_GUARD:
+            _HELD.discard(key)
 
 
 def prepare_out_dir(folder, *, resume: bool = False, overwrite: bool = False, can_resume: bool = True) -> None:
