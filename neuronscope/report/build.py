@@ -27,7 +27,7 @@ def weights_digest(model) -> str:
 
 
 def build_report(model, layer: str | None = None, images=None, out="report", fresh: bool = False,
-                 featvis_steps: int = 512, joint_examples: int = 4, joint_step_deg: float = 5.0,
+                 featvis_steps: int = 128, joint_examples: int = 4, joint_step_deg: float = 5.0,
                  single_file: bool = False, progress: bool = True, stages=None) -> Path:
     """Write `out/index.html`: the "Curve Detectors" and "Curve Circuits" experiments on `layer`
     (default: the model's curve layer), statistics over `images` (default: several views of

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure as MplFigure
 
 from neuronscope.dataset import compute_stats, load_stats, plot_distribution, plot_overview, plot_quilt, resolve_source
@@ -229,8 +230,16 @@ class FeatureVisualizations(Stage):
     def compute(self, ctx, folder):
         from neuronscope.optvis import visualize
 
+        from neuronscope.tuning.units import dataset_units
+
         images = visualize(ctx.model, ctx.neuron_ids(), steps=ctx.featvis_steps, size=FEATVIS_SIZE, seed=0,
                            progress=ctx.bars)
+        units = [m["unit"] for m in ctx.members]
+        with torch.no_grad():
+            acts = ctx.model.capture(images, [ctx.layer], pre_relu=True)[ctx.layer]
+        y, x = (acts.shape[-2] - 1) // 2, (acts.shape[-1] - 1) // 2
+        reached = acts[torch.arange(len(units)), torch.tensor(units), y, x].double().numpy()
+        z = dataset_units(ctx.model, ctx.layer, stats=ctx.stats).z(reached, units)
         cols = min(8, len(ctx.members))
         rows = -(-len(ctx.members) // cols)
         fig = MplFigure(figsize=(1.35 * cols, 1.55 * rows), layout="constrained")
@@ -239,13 +248,15 @@ class FeatureVisualizations(Stage):
             if i < len(ctx.members):
                 ax.imshow(images[i].permute(1, 2, 0).numpy())
                 m = ctx.members[i]
-                ax.set_title(f"{m['unit']} ({m['orientation_deg']:.0f}°)", fontsize=8)
+                ax.set_title(f"{m['unit']} ({m['orientation_deg']:.0f}°)\n{z[i]:.1f} SD", fontsize=8)
         finish(fig, folder / "featvis.png")
         return Section(
             "Feature visualisations",
             f"Images optimised to maximise each member's pre-ReLU value at the central position "
             f"({ctx.featvis_steps} Adam steps, {FEATVIS_SIZE} px, Fourier parameterisation with decorrelated colour, "
-            f"lucid's jitter/scale/rotation transforms, seed 0), all members in one batched optimisation.",
+            f"lucid's jitter/scale/rotation transforms, seed 0), all members in one batched optimisation. Under each "
+            f"image: the pre-ReLU value it reaches at the central position, in dataset SDs of that unit "
+            f"(median {np.median(z):.1f} SD).",
             figures=[Figure(ctx.rel(folder / "featvis.png"), "Feature visualisation of each member "
                             "(unit, preferred orientation).")])
 
