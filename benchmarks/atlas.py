@@ -20,6 +20,7 @@ whose trained weights are not at hand. Every task runs with one thread (the atla
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import tempfile
@@ -63,15 +64,29 @@ def load(name: str, random_weights: bool):
         return ns.load_model(name, weights=path)
 
 
+@contextlib.contextmanager
+def bench(args):
+    """(the model, a scratch folder removed afterwards) for one benchmark."""
+    model = load(args.model, args.random_weights)
+    root = Path(tempfile.mkdtemp(prefix="atlas-bench-"))
+    try:
+        yield model, root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def per_unit_settings(args) -> Settings:
+    """The settings of the per-unit benchmarks (`units`, `cost`): no family search."""
+    return Settings(steps=args.steps, size=args.size, diversity=args.diversity, limit=args.images, chunk=args.chunk,
+                    family=False)
+
+
 def bench_units(args) -> None:
     import ray
 
-    model = load(args.model, args.random_weights)
     layers = args.layers.split(",")
-    settings = Settings(steps=args.steps, size=args.size, diversity=args.diversity, limit=args.images,
-                        chunk=args.chunk, family=False)
-    root = Path(tempfile.mkdtemp(prefix="atlas-bench-"))
-    try:
+    settings = per_unit_settings(args)
+    with bench(args) as (model, root):
         base = build_atlas(model, layers, args.folder, root / "base", units=args.units, settings=settings,
                            progress=False)
         results = {}
@@ -104,14 +119,10 @@ def bench_units(args) -> None:
             extra = f" (+{started:.1f}s Ray start-up)" if path == "ray" else ""
             print(f"{path}: {units} units in {wall:.1f}s{extra} = {units / wall:.3f} units/s; task time {parts}")
         print(f"ray/in-process speed: {results['in-process'][1] / results['ray'][1]:.2f}x")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def bench_stats(args) -> None:
-    model = load(args.model, args.random_weights)
-    root = Path(tempfile.mkdtemp(prefix="atlas-bench-"))
-    try:
+    with bench(args) as (model, root):
         rows = []
         for count in (int(c) for c in args.counts.split(",")):
             settings = Settings(steps=1, size=32, diversity=0, examples=1, limit=count, family=False)
@@ -125,16 +136,11 @@ def bench_stats(args) -> None:
         if len(rows) > 1:
             (n0, s0), (n1, s1) = rows[0], rows[-1]
             print(f"{n1}/{n0} images: {s1 / s0:.2f}x the time ({n1 / n0:.0f}x the images)")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def bench_cost(args) -> None:
-    model = load(args.model, args.random_weights)
-    root = Path(tempfile.mkdtemp(prefix="atlas-bench-"))
-    try:
-        settings = Settings(steps=args.steps, size=args.size, diversity=args.diversity, limit=args.images,
-                            chunk=args.chunk, family=False)
+    settings = per_unit_settings(args)
+    with bench(args) as (model, root):
         for layer in args.layers.split(","):
             r = build_atlas(model, [layer], args.folder, root / layer, units=args.units, settings=settings,
                             progress=False)
@@ -144,8 +150,6 @@ def bench_cost(args) -> None:
                   f"{args.steps} steps ({per['featvis'] * 256 / args.steps:.1f}s at 256), examples "
                   f"{per['examples']:.3f}s; statistics {seconds.get('stats', 0) + seconds.get('merge', 0):.1f}s "
                   f"for {args.images} images")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

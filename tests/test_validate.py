@@ -121,3 +121,23 @@ def test_unexpected_exception_is_one_line_and_a_log(tmp_path, monkeypatch, capsy
 def test_help_exits_zero(capsys):
     assert main(["--help"]) == 0
     assert "COMMAND" in capsys.readouterr().out
+
+
+def test_settings_options_set_their_fields():
+    """Options added by `add_field_args` default to the dataclass's values and set the right fields,
+    including one whose field is not named after its flag (--tolerance: Motif.tolerance_deg)."""
+    from neuronscope.aann import Motif
+    from neuronscope.atlas import Settings
+    from neuronscope.cli import build_parser
+    from neuronscope.cli.commands.atlas import SETTINGS_ARGS
+    from neuronscope.cli.options import MOTIF_ARGS, aann_options, field_values
+
+    parser = build_parser()
+    base = ["atlas", "efficientnet_lite0", "--layers", "block6_expand", "--out", "site"]
+    assert Settings(**field_values(parser.parse_args(base), SETTINGS_ARGS)) == Settings()
+    args = parser.parse_args(base + ["--image-size", "100", "--shard-images", "7", "--seed", "5", "--steps", "9"])
+    got = Settings(**field_values(args, SETTINGS_ARGS))
+    assert (got.image_size, got.shard_images, got.seed, got.steps, got.resize) == (100, 7, 5, 9, Settings().resize)
+    args = parser.parse_args(["aann", "efficientnet_lite0", "--out", "o", "--tolerance", "45", "--off-curve", "0.3"])
+    assert set(field_values(args, MOTIF_ARGS)) == {"radius", "tolerance_deg", "width", "misaligned", "off_curve"}
+    assert aann_options(args)["motif"] == Motif(tolerance_deg=45.0, off_curve=0.3)

@@ -299,6 +299,8 @@ def plot_factorization(images: Sequence[torch.Tensor], maps: Sequence[np.ndarray
     factor alone in its colour); `maps` are (k, h, w) layer-grid maps, upsampled here."""
     from matplotlib.figure import Figure
 
+    from neuronscope.applications.figures import image_grid_done
+
     k = len(maps[0])
     cols = 2 + k
     fig = Figure(figsize=(1.6 * cols, 1.7 * len(images) + (0.4 if title else 0)), dpi=110)
@@ -319,13 +321,7 @@ def plot_factorization(images: Sequence[torch.Tensor], maps: Sequence[np.ndarray
         if r == 0:
             axes[r, 0].set_title("image", fontsize=8)
             axes[r, 1].set_title("all factors", fontsize=8)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return image_grid_done(fig, axes.flat, title)
 
 
 def group_attribution(model, groups: Groups, group: int | str, image: torch.Tensor,

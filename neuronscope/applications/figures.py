@@ -15,10 +15,26 @@ from matplotlib.figure import Figure
 
 from neuronscope.tuning.figures import save
 
-__all__ = ["canny_edges", "combing_figure", "extraction_panel", "retina_figure", "save"]
+__all__ = ["canny_edges", "combing_figure", "extraction_panel", "image_grid_done", "retina_figure", "save"]
 
 CANNY_SIGMA = 2.0
 CANNY_QUANTILES = (0.8, 0.9)   # low and high thresholds, as quantiles of the gradient magnitude
+
+
+def no_ticks(axes) -> None:
+    """Image panels: no ticks on any of the axes."""
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def image_grid_done(fig: Figure, axes, title: str | None = None) -> Figure:
+    """The end of a grid of image panels: no ticks, the title (when given) above, laid out tight."""
+    no_ticks(axes)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def canny_edges(image, sigma: float = CANNY_SIGMA, quantiles=CANNY_QUANTILES) -> np.ndarray:
@@ -108,8 +124,7 @@ def combing_figure(results, examples: int = 1) -> Figure:
         ax = fig.add_subplot(sub[k // 2, k % 2])
         ax.imshow(example_stimulus(example, 0, mode, 96).transpose(1, 2, 0), interpolation="nearest")
         ax.set_title(mode, fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        no_ticks([ax])
         if k == 0:
             radius = example.radii[0]
             ax.set_ylabel(f"unit {example.units[0]}\n{example.orientations[0]:.0f}°, r "

@@ -384,6 +384,8 @@ def plot_tracing(image: torch.Tensor, splines: list[Spline], target=None, title:
     """A matplotlib Figure: the image, the target map (when given) and the splines over the image."""
     from matplotlib.figure import Figure
 
+    from neuronscope.applications.figures import image_grid_done
+
     panels = [("image", image.permute(1, 2, 0).numpy())]
     if target is not None:
         t = np.asarray(target, dtype=np.float64)
@@ -391,15 +393,11 @@ def plot_tracing(image: torch.Tensor, splines: list[Spline], target=None, title:
     panels.append((f"{len(splines)} spline(s)", overlay(image, splines).permute(1, 2, 0).numpy()))
     h, w = image.shape[-2:]
     fig = Figure(figsize=(3.2 * len(panels), 3.2 * h / w + (0.4 if title else 0.2)), dpi=110)
-    for ax, (name, values) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (name, values) in zip(axes, panels):
         ax.imshow(values, cmap="gray" if values.ndim == 2 else None, vmin=0, vmax=1)
         ax.set_title(name, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
+    return image_grid_done(fig, axes, title)
 
 
 def score_tracing(splines: list[Spline], curves: list[np.ndarray], tolerance: float = 3.0,

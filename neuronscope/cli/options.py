@@ -1,6 +1,6 @@
 """Options and helpers that several commands share, so that no command imports another: dataset-SD
-units, the two families of a circuit, the source families and motif of artificial units, dataset
-result units and summaries, and image files."""
+units, the two families of a circuit, options that set a settings dataclass's fields, the source
+families and motif of artificial units, dataset result units and summaries, and image files."""
 
 from __future__ import annotations
 
@@ -54,6 +54,40 @@ def circuit_families(model, args) -> tuple[Family, Family]:
     return out[0], out[1]
 
 
+# -- options that set the fields of a settings dataclass (`aann`, `surgery`, `atlas`) ---------------------
+def add_field_args(p, defaults, options: dict) -> None:
+    """One option per entry of `options`, {flag: (type, help) or (type, help, field)}, whose default is that
+    field of the dataclass instance `defaults` (the field is named after the flag unless given), so the
+    default used and the one the help shows are the dataclass's own."""
+    for flag, kind, text, field in _fields(options):
+        value = getattr(defaults, field)
+        p.add_argument(flag, type=kind, default=value, help=f"{text} (default {value})")
+
+
+def field_values(args, options: dict) -> dict:
+    """{field: value} of the options added by `add_field_args`, for the dataclass's constructor."""
+    return {field: getattr(args, _dest(flag)) for flag, _, _, field in _fields(options)}
+
+
+def _fields(options: dict):
+    for flag, (kind, text, *field) in options.items():
+        yield flag, kind, text, field[0] if field else _dest(flag)
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+MOTIF_ARGS = {
+    "--radius": (validate.positive_float, "ideal curve radius, source positions"),
+    "--tolerance": (validate.float_range(0, 180, low_open=True), "angular tolerance of alignment, degrees",
+                    "tolerance_deg"),
+    "--width": (validate.positive_float, "distance from the curve that still counts as on it"),
+    "--misaligned": (validate.finite_float, "inhibition of perpendicular/opposite units on the curve"),
+    "--off-curve": (validate.finite_float, "inhibition of aligned units off the curve"),
+}
+
+
 def add_aann_args(p) -> None:
     """The source layer, its families and the motif's parameters (`aann`, `surgery`)."""
     p.add_argument("--from", dest="source", metavar="LAYER",
@@ -61,25 +95,14 @@ def add_aann_args(p) -> None:
     for kind in ("line", "curve"):
         p.add_argument(f"--{kind}s", metavar="FAMILY",
                        help=f"the source's {kind} family, {FAMILY_HELP}, or none (default: found)")
-    d = Motif()
-    p.add_argument("--radius", type=validate.positive_float, default=d.radius,
-                   help=f"ideal curve radius, source positions (default {d.radius})")
-    p.add_argument("--tolerance", type=validate.float_range(0, 180, low_open=True), default=d.tolerance_deg,
-                   help=f"angular tolerance of alignment, degrees (default {d.tolerance_deg})")
-    p.add_argument("--width", type=validate.positive_float, default=d.width,
-                   help=f"distance from the curve that still counts as on it (default {d.width})")
-    p.add_argument("--misaligned", type=validate.finite_float, default=d.misaligned,
-                   help=f"inhibition of perpendicular/opposite units on the curve (default {d.misaligned})")
-    p.add_argument("--off-curve", type=validate.finite_float, default=d.off_curve,
-                   help=f"inhibition of aligned units off the curve (default {d.off_curve})")
+    add_field_args(p, Motif(), MOTIF_ARGS)
     p.add_argument("--kernel-size", type=validate.positive_int, help="kernel side (default: the target's whole window)")
 
 
 def aann_options(args) -> dict:
     """motif=, lines=, curves= for `experiments.aann_experiment` / `family_surgery`: a family as
     given ("none": an empty one), None to find it."""
-    out = {"motif": Motif(args.radius, args.tolerance, args.width, args.misaligned, args.off_curve,
-                          args.kernel_size)}
+    out = {"motif": Motif(kernel_size=args.kernel_size, **field_values(args, MOTIF_ARGS))}
     for kind in ("line", "curve"):
         text = getattr(args, f"{kind}s")
         out[f"{kind}s"] = None if not text else Family((), kind=kind) if text == "none" else Family.parse(

@@ -1,5 +1,10 @@
 """`neuronscope aann MODEL --from LAYER --to LAYER --out DIR`: hand-built curve detectors,
-compared with the natural ones (kernels, curve tuning, feature visualisations)."""
+compared with the natural ones (kernels, curve tuning, feature visualisations).
+
+Build a layer of hand-built curve detectors from the line and curve families of the source layer
+(the curve motif only, never the target's weights); compare them with the target's natural curve
+family: family-to-family kernels, radial tuning and heatmaps to synthetic curves, feature
+visualisations."""
 
 from __future__ import annotations
 
@@ -12,11 +17,7 @@ from neuronscope.families import Family
 
 def register(subparsers):
     p = subparsers.add_parser("aann", help="build artificial curve detectors from a layer's families and compare",
-                              description="Build a layer of hand-built curve detectors from the line and curve "
-                                          "families of the source layer (the curve motif only, never the target's "
-                                          "weights); compare them with the target's natural curve family: "
-                                          "family-to-family kernels, radial tuning and heatmaps to synthetic "
-                                          "curves, feature visualisations.")
+                              description=__doc__.split("\n\n")[1])
     add_model_args(p)
     p.add_argument("--to", dest="target", metavar="LAYER", help="target layer (default: the model's curve layer)")
     p.add_argument("--out", required=True, type=validate.out_dir, metavar="DIR", help="output folder")

@@ -1,6 +1,11 @@
 """`neuronscope surgery MODEL --layer LAYER --images DIR --labels CSV --label-column COL --out DIR`:
 accuracy with the curve family ablated, replaced by artificial units, or random units ablated.
-The last line of stdout is `unchanged_top5=… ablated_top5=… replaced_top5=… random_top5=…`."""
+The last line of stdout is `unchanged_top5=… ablated_top5=… replaced_top5=… random_top5=…`.
+
+Top-1/top-5 accuracy on a labelled image folder: unchanged; the curve family of LAYER ablated (each
+unit set to its mean over the evaluation images and positions); the family replaced by artificial
+curve units (rescaled to the natural units' mean and std); and as many random other units ablated,
+per seed. Bootstrap 95% intervals over images."""
 
 from __future__ import annotations
 
@@ -17,11 +22,7 @@ from neuronscope.families import Family
 
 def register(subparsers):
     p = subparsers.add_parser("surgery", help="accuracy with a curve family ablated / replaced by artificial units",
-                              description="Top-1/top-5 accuracy on a labelled image folder: unchanged; the curve "
-                                          "family of LAYER ablated (each unit set to its mean over the evaluation "
-                                          "images and positions); the family replaced by artificial curve units "
-                                          "(rescaled to the natural units' mean and std); and as many random "
-                                          "other units ablated, per seed. Bootstrap 95% intervals over images.")
+                              description=__doc__.split("\n\n")[1])
     add_model_args(p)
     p.add_argument("--layer", help="the layer operated on (default: the model's curve layer)")
     p.add_argument("--images", required=True, type=validate.existing_dir, help="folder of images named in the CSV")
