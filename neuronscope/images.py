@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from neuronscope.errors import NeuronscopeError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+MIN_SIDE = 8  # smaller images are refused: upsampled to a model's input they show it nothing
 # scikit-image's bundled photographs (the product's own offline image set)
 SAMPLE_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field", "retina",
                 "immunohistochemistry", "colorwheel", "logo", "camera", "coins", "moon", "page", "text", "horse",
@@ -43,9 +44,11 @@ def load_image(path: str | Path) -> torch.Tensor:
 def read_pixels(path: str | Path, at_least: int | None = None) -> np.ndarray:
     """An image file's values at their own depth: (H, W, 3) uint8, or (H, W) uint16 / uint32 /
     float in [0, 1] for high-bit-depth greys (`to_tensor` scales each to [0, 1]). `at_least`: a
-    JPEG may be decoded at a reduced DCT scale whose short side is still at least this (faster)."""
+    JPEG may be decoded at a reduced DCT scale whose short side is still at least this (faster).
+    An image under `MIN_SIDE` pixels on a side is refused."""
     try:
         with Image.open(path) as img:
+            check_size(img.size[1], img.size[0], f"image {path}")
             if at_least:
                 scale = at_least / min(img.size)
                 img.draft("RGB", (math.ceil(img.size[0] * scale), math.ceil(img.size[1] * scale)))
@@ -54,6 +57,13 @@ def read_pixels(path: str | Path, at_least: int | None = None) -> np.ndarray:
         raise NeuronscopeError(f"no such image: {path}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise NeuronscopeError(f"cannot read image {path}: {exc}") from None
+
+
+def check_size(h: int, w: int, what: str = "image") -> None:
+    """Refuse an image under `MIN_SIDE` pixels on a side (a 1x1 image would otherwise be upsampled
+    to a uniform picture and counted like a photograph)."""
+    if min(h, w) < MIN_SIDE:
+        raise NeuronscopeError(f"{what} is {w}x{h} pixels; images under {MIN_SIDE} pixels on a side are refused")
 
 
 def _pixels(img: Image.Image) -> np.ndarray:
@@ -97,8 +107,10 @@ def standard_view(image, resize: int = 256, size: int = 224) -> torch.Tensor:
     """The one standard view every tool feeds a model (evaluation, prediction, dataset statistics,
     crops, surgery): short side `resize` (bilinear, antialiased), the central `size` square with
     floored offsets, values on the 8-bit grid. `image`: a file path, an (H, W[, C]) array or a
-    (3, H, W) tensor in [0, 1]. Returns (3, size, size) float in [0, 1]."""
+    (3, H, W) tensor in [0, 1]; one under `MIN_SIDE` pixels on a side is refused. Returns (3, size,
+    size) float in [0, 1]."""
     if isinstance(image, torch.Tensor):
+        check_size(*image.shape[-2:])
         return (center_crop(resize_short(image, resize), size) * 255).round() / 255
     return torch.from_numpy(standard_view_uint8(image, resize, size)).permute(2, 0, 1).float() / 255
 
@@ -111,6 +123,7 @@ def standard_view_uint8(image, resize: int = 256, size: int = 224) -> np.ndarray
     else:
         pixels = read_pixels(image, at_least=resize) if isinstance(image, (str, Path)) else np.asarray(image)
         h, w = pixels.shape[:2]
+        check_size(h, w)
         if pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3 and min(h, w) == resize:
             top, left = _crop_offsets(h, w, size)  # already at the size: crop the 8-bit values directly
             return pixels[top:top + size, left:left + size].copy()

@@ -188,6 +188,7 @@ CASES = {
         ([E, "{images}/0.png", "--out", "{text}"], "--out"),
         ([E, "{images}/0.png", "--out", "{out}"], "at least 64"),
         ([E, "{images}/0.png", "--out", "{out}", "--steps", "-1"], "--steps"),
+        ([E, "{dot}", "--out", "{out}"], "1x1 pixels"),
     ],
     "factorize": [
         ([E, "block6_expand", "{images}", "--out", "{out}", "--k", "0"], "--k"),
@@ -220,6 +221,7 @@ CASES = {
         ([E, "{big}", "--out", "{out}", "--layer", "nolayer", "--units", "1"], "nolayer"),
         ([E, "--out", "{out}"], "at least one IMAGE"), ([E, "{images}/0.png", "--out", "{text}"], "--out"),
         ([E, "{images}/0.png", "--out", "{out}", "--units", "36"], "at least 64"),
+        ([E, "{sliver}", "--out", "{out}"], "40x3 pixels"),
     ],
     "extract-bench": [
         ([E, "--out", "{out}", "--images", "1"], "--images"), ([E, "--out", "{out}", "--size", "10"], "--size"),
@@ -231,6 +233,7 @@ CASES = {
     "predict": [
         ([E, "{missing}"], "no such file"), ([E, "{dir}"], "folder"), ([E, "{text}"], "cannot read image"),
         ([E, "{bomb}"], "{bomb}"),
+        ([E, "{dot}"], "{dot} is 1x1 pixels; images under 8 pixels on a side are refused"),
     ],
 }
 
@@ -254,6 +257,9 @@ def places(tmp_path_factory):
     Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(root / "bomb.png")
     Image.fromarray(rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(root / "big.png")
     p["big"] = root / "big.png"
+    p["dot"], p["sliver"] = root / "dot.png", root / "sliver.png"  # too small to show a model anything
+    Image.fromarray(np.full((1, 1, 3), 200, np.uint8)).save(p["dot"])
+    Image.fromarray(np.full((3, 40, 3), 200, np.uint8)).save(p["sliver"])
     p["bomb"] = root / "bomb.png"
     for name, rows in {"labels": [("0.png", 1)], "labels_5000": [("0.png", 5000)], "labels_neg": [("0.png", -1)],
                        "labels_missing_image": [("nope.png", 1)]}.items():

@@ -237,6 +237,26 @@ def test_unreadable_files_are_skipped_counted_and_listed(model, folder, tmp_path
         run(model, root)
 
 
+def test_images_too_small_are_skipped_with_the_reason(model, folder, tmp_path):
+    """A 1x1 or 5-pixel-high image would be upsampled to a uniform view and counted like a photograph:
+    skipped and listed with its size instead, like an unreadable file; the counts hold only the rest."""
+    root = tmp_path / "small"
+    root.mkdir()
+    good = sorted(folder.rglob("*.png"))[:4]
+    for p in good:
+        (root / p.name).write_bytes(p.read_bytes())
+    Image.fromarray(np.full((1, 1, 3), 128, np.uint8)).save(root / "dot.png")
+    Image.fromarray(np.full((5, 40, 3), 128, np.uint8)).save(root / "strip.png")
+    stats = run(model, root)
+    skipped = {s["id"]: s["error"] for s in stats.skipped}
+    assert set(skipped) == {"dot.png", "strip.png"}
+    assert "is 1x1 pixels; images under 8 pixels on a side are refused" in skipped["dot.png"]
+    assert "is 40x5 pixels" in skipped["strip.png"]
+    assert stats.images == 4 and stats.count == 4 * 8 * 8
+    np.testing.assert_allclose(stats.mean, raw_activations(model, folder)[[image_ids(folder).index(
+        p.relative_to(folder).as_posix()) for p in good]].mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+
+
 def test_sources_are_sorted_listed_and_sampled_with_a_seed(folder, tmp_path):
     (folder / "b" / "UPPER.JPEG").write_bytes((folder / "b" / "img00.png").read_bytes())
     try:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from neuronscope.images import load_image, standard_view
 from neuronscope.images import standard_view_uint8
+from neuronscope.errors import NeuronscopeError
 
 
 def _by_parity(folder: Path, per_class: int = 2) -> dict[tuple[int, int], list[Path]]:
@@ -76,3 +77,26 @@ def test_sixteen_bit_grey_png_is_scaled_not_clipped(tmp_path):
     assert 60 < resized.mean() < 195 and resized.std() > 50  # not all white
     expected = np.round(grey[2:258, 22:278] / 65535 * 255)  # short side already 260: the floored crop only
     np.testing.assert_array_equal(standard_view_uint8(str(path), 260, 256)[..., 0], expected)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (7, 300), (300, 2)])
+def test_images_under_eight_pixels_a_side_are_refused(tmp_path, h, w):
+    """Upsampled to the model's input, a 1x1 image is a uniform picture: refused by every reader,
+    as a file, an array or a tensor, with its size in the message."""
+    pixels = np.full((h, w, 3), 90, np.uint8)
+    path = tmp_path / "small.png"
+    Image.fromarray(pixels).save(path)
+    for read in (load_image, standard_view, lambda p: standard_view_uint8(p, 256, 224)):
+        with pytest.raises(NeuronscopeError, match=f"small.png is {w}x{h} pixels; images under 8 pixels"):
+            read(path)
+    for image in (pixels, torch.full((3, h, w), 0.5)):
+        with pytest.raises(NeuronscopeError, match=f"{w}x{h} pixels"):
+            standard_view(image)
+
+
+def test_eight_pixels_a_side_is_enough(tmp_path):
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 12, 3), dtype=np.uint8)
+    path = tmp_path / "eight.png"
+    Image.fromarray(pixels).save(path)
+    np.testing.assert_allclose(load_image(path).permute(1, 2, 0).numpy(), pixels / 255.0, rtol=0, atol=1e-6)
+    assert standard_view(path, 16, 16).shape == (3, 16, 16)

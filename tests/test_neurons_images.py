@@ -36,8 +36,8 @@ def test_center_crop_floors_offsets():
 def test_grey_and_alpha_images_become_rgb(tmp_path):
     grey = np.array([[0, 255]], dtype=np.uint8)
     assert to_tensor(grey).tolist() == [[[0.0, 1.0]]] * 3
-    Image.fromarray(np.zeros((4, 4, 4), dtype=np.uint8)).save(tmp_path / "a.png")
-    assert load_image(tmp_path / "a.png").shape == (3, 4, 4)
+    Image.fromarray(np.zeros((8, 8, 4), dtype=np.uint8)).save(tmp_path / "a.png")
+    assert load_image(tmp_path / "a.png").shape == (3, 8, 8)
 
 
 def test_corrupt_image_is_clear_error(tmp_path):
