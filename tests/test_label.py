@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import threading
 import urllib.error
@@ -120,7 +121,10 @@ def test_web_page_on_localhost_shows_crops_blind_and_saves_each_answer(result, f
         assert host == "127.0.0.1" and base.startswith(f"http://127.0.0.1:{port}/s/")
         kind, page = _request(base, "/")
         assert kind.startswith("text/html") and b"<script>" in page
-        assert b"http" not in page and b"<link" not in page  # no external assets
+        assert b"http" not in page  # no external assets; the one link is the page's own icon (no /favicon.ico)
+        assert re.findall(rb"<link[^>]*>", page) == [b'<link rel="icon" href="icon.png">']
+        kind, icon = _request(base, "/icon.png")
+        assert kind == "image/png" and Image.open(io.BytesIO(icon)).size == (16, 16)
 
         _, body = _request(base, "/api/item")
         item = json.loads(body)

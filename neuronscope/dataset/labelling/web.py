@@ -6,6 +6,7 @@ starts (`server.url`); the page uses relative addresses, so it carries the secre
     GET  /s/TOKEN/               the page
     GET  /s/TOKEN/api/item       {"index": next item or null, "answered", "total", "categories", "neuron"}
     GET  /s/TOKEN/crop/N.png     item N's receptive-field crop
+    GET  /s/TOKEN/icon.png       the page's icon (a plain grey square), so the browser asks for no /favicon.ico
     POST /s/TOKEN/api/answer     {"index": N, "label": "curve"} -> the next /api/item
     POST /s/TOKEN/api/undo       take the latest answer back -> the next /api/item
 
@@ -20,6 +21,7 @@ activation, image or stratum.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import io
 import json
@@ -99,6 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
             session = self.server.session
             if path == "/":
                 return self._send(200, self.page, "text/html; charset=utf-8")
+            if path == "/icon.png":
+                return self._send(200, _icon(), "image/png")
             if path == "/api/item":
                 with self.server.lock:
                     return self._json(200, self._state())
@@ -190,6 +194,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # keep the terminal for the command's own messages
         pass
+
+
+@functools.cache
+def _icon() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (119, 119, 119)).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _depth(text: str) -> int:
