@@ -11,6 +11,7 @@ from torch import nn
 import neuronscope as ns
 from neuronscope.attribution import attribute, previous_layer
 from neuronscope.dataset import compute_stats, plot_quilt
+from neuronscope.dataset.crops import example_crop, inside_box
 from neuronscope.dataset.quilt import _window
 from neuronscope.errors import NeuronscopeError
 from tests.test_dataset import SIZE, Tiny, folder, one_thread  # noqa: F401 - fixtures
@@ -177,17 +178,19 @@ def test_quilt_heatmaps_cover_every_contributing_position(folder, tmp_path):  # 
     maps = a.by_position.numpy()
     source_field, target_field = model.receptive_field("conv1", SIZE), model.receptive_field("conv2", SIZE)
     for e, m in zip(examples, maps):
-        window = _window(target_field, source_field, e.y, e.x, m)
-        # conv2 is 3x3, stride 2, padding 1: position (y, x) reads conv1 rows 2y-1..2y+1, columns 2x-1..2x+1
-        expected = np.full((3, 3), np.nan)
-        for dy in range(3):
-            for dx in range(3):
-                sy, sx = 2 * e.y - 1 + dy, 2 * e.x - 1 + dx
-                if 0 <= sy < 16 and 0 <= sx < 16:
-                    expected[dy, dx] = m[sy, sx]
-        np.testing.assert_array_equal(window, expected)
-        assert np.nansum(window) == pytest.approx(m.sum(), rel=1e-5, abs=1e-6)
+        # conv2 (3x3, stride 2, on conv1's stride-2 grid) sees input pixels 4y-3..4y+3; the crop shown is
+        # that 7-px window moved inside the 32-px image, and conv1 position k is centred on pixel 2k
+        top, left = (min(max(4 * c - 3, 0), SIZE - 7) for c in (e.y, e.x))
+        assert inside_box(target_field, e.y, e.x) == (top, left, top + 7, left + 7)
+        crop = example_crop(stats, e, images[examples.index(e)], inside=True)
+        torch.testing.assert_close(crop, images[examples.index(e)][:, top:top + 7, left:left + 7])
+        rows, cols = (np.arange((s + 1) // 2, (s + 6) // 2 + 1) for s in (top, left))
+        window = _window((top, left, top + 7, left + 7), source_field, m)
+        np.testing.assert_array_equal(window, m[np.ix_(rows, cols)])
+        assert np.nansum(window) == pytest.approx(m.sum(), rel=1e-5, abs=1e-6)  # every contributing position
     plain = plot_quilt(stats, 1, tmp_path / "plain.png", per_row=2, thumb=16)
     shown = plot_quilt(stats, 1, tmp_path / "attr.png", per_row=2, thumb=16, attribution=True, model=model)
     assert shown.axes[0].images[0].get_array().shape[0] > plain.axes[0].images[0].get_array().shape[0]
     assert "conv1" in shown.axes[0].get_title()
+    mosaic = shown.axes[0].images[0].get_array()
+    assert not (mosaic == round(0.6 * 255)).all(-1).any()  # no grey: neither padding nor positions off the grid

@@ -20,10 +20,32 @@ def load_pixels(stats, image_id: str) -> torch.Tensor:
         return torch.full((3, settings["size"], settings["size"]), 0.5)
 
 
-def example_crop(stats, example, pixels: torch.Tensor | None = None) -> torch.Tensor:
-    """(3, h, w) receptive-field crop of an `Example` (padding shown grey); `pixels`: its image, if loaded."""
+def example_crop(stats, example, pixels: torch.Tensor | None = None, *, inside: bool = False) -> torch.Tensor:
+    """(3, h, w) receptive-field crop of an `Example`; `pixels`: its image, if loaded. The part of
+    the field outside the image (the padding the network saw) is grey, unless `inside`: then the
+    window is moved into the image (`inside_box`), showing only real pixels."""
     pixels = load_pixels(stats, example.image_id) if pixels is None else pixels
-    return crop_to_field(pixels, stats.receptive_field, example.y, example.x, fill=0.5)
+    if not inside:
+        return crop_to_field(pixels, stats.receptive_field, example.y, example.x, fill=0.5)
+    top, left, bottom, right = inside_box(stats.receptive_field, example.y, example.x)
+    return pixels[..., top:bottom, left:right]
+
+
+def inside_box(field, y: int, x: int) -> tuple[int, int, int, int]:
+    """Position (y, x)'s field box (top, left, bottom, right) moved the least distance that puts it
+    inside the image: the same size, covering every in-image pixel of the field. A field larger
+    than the image is cut to the image instead."""
+    box = field.box(y, x)
+    out = []
+    for axis in (0, 1):
+        lo, hi, extent = box[axis], box[axis + 2], field.input_size[axis]
+        if hi - lo >= extent:
+            lo, hi = 0, extent
+        else:
+            shift = max(0, -lo) - max(0, hi - extent)
+            lo, hi = lo + shift, hi + shift
+        out.append((lo, hi))
+    return out[0][0], out[1][0], out[0][1], out[1][1]
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

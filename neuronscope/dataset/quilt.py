@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from neuronscope.dataset.crops import example_crop, load_pixels, to_uint8
+from neuronscope.dataset.crops import example_crop, inside_box, load_pixels, to_uint8
 from neuronscope.dataset.figures import check_unit
 from neuronscope.errors import NeuronscopeError
 from neuronscope.figures import finish
@@ -23,13 +23,15 @@ _BATCH = 16  # examples per attribution pass
 def plot_quilt(stats, unit: int, path=None, *, per_row: int = 8, thumb: int = 64, attribution: bool = False,
                model=None, source: str | None = None) -> Figure:
     """Receptive-field crops of the positions behind a seeded random sample of the unit's values,
-    one row per activation stratum (highest first), highest values on the left.
+    one row per activation stratum (highest first), highest values on the left. A field that
+    reaches past the image's edge is shown moved inside it (`crops.inside_box`): real pixels
+    only, no grey padding; the unit's position is then off the tile's centre.
 
     With `attribution`, each crop gets a heatmap under it: the unit's pre-activation attributed
     (`neuronscope.attribution`) to the positions of `source` (default: the previous layer) over
-    the crop's area, red positive and blue negative on one scale per row, grey outside the
-    image; and the two source units with the largest attribution. `model` is the network the
-    result came from (default: `load_model` of its name).
+    the crop's area, red positive and blue negative on one scale per row (positions that do not
+    feed the unit are white: zero); and the two source units with the largest attribution.
+    `model` is the network the result came from (default: `load_model` of its name).
     """
     unit = check_unit(stats, unit)
     bounds = stats.strata_edges[unit]
@@ -49,7 +51,7 @@ def plot_quilt(stats, unit: int, path=None, *, per_row: int = 8, thumb: int = 64
         top = r * (band + _GAP)
         for c, example in enumerate(examples):
             left = c * (thumb + _GAP)
-            crop = example_crop(stats, example, pixels[example.image])
+            crop = example_crop(stats, example, pixels[example.image], inside=True)
             mosaic[top : top + thumb, left : left + thumb] = _thumbnail(crop, thumb)
             if heat:
                 window, units = heat[r][c]
@@ -95,7 +97,8 @@ def _attributions(stats, unit, rows, pixels, model, source) -> list[_Row]:
         maps += list(result.by_position.cpu().numpy())
         top += [[u for u, _ in result.top_units(i, 2)] for i in range(len(batch))]
     source_field = model.receptive_field(source, size)
-    tiles = [(_window(stats.receptive_field, source_field, e.y, e.x, m), t) for e, m, t in zip(examples, maps, top)]
+    tiles = [(_window(inside_box(stats.receptive_field, e.y, e.x), source_field, m), t)
+             for e, m, t in zip(examples, maps, top)]
     out, start = [], 0
     for _, row in rows:
         out.append(_Row(tiles[start : start + len(row)], source))
@@ -103,10 +106,9 @@ def _attributions(stats, unit, rows, pixels, model, source) -> list[_Row]:
     return out
 
 
-def _window(target_field, source_field, y: int, x: int, by_position: np.ndarray) -> np.ndarray:
-    """The attribution at the source positions whose field centres lie in the target's field at
-    (y, x), i.e. the crop's area (every position that can contribute); nan outside the grid."""
-    box = target_field.box(y, x)
+def _window(box, source_field, by_position: np.ndarray) -> np.ndarray:
+    """The attribution at the source positions whose field centres lie in `box` (top, left,
+    bottom, right input pixels: the crop shown); nan outside the source grid."""
 
     def span(axis: int) -> np.ndarray:
         first = source_field.start[axis] + (source_field.size[axis] - 1) / 2

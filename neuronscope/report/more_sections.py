@@ -74,7 +74,8 @@ class AttributionStage(Stage):
             f"For the {CLEANEST} sparsest members: each example's pre-activation attributed to the positions of "
             f"{source}, the nearest earlier layer that {ctx.layer} sees at least 3 x 3 positions of (attribution = "
             f"activation x expanded weight, the path between the layers linearised; red positive, blue negative, "
-            f"one scale per row, grey outside the image). `neuronscope quilt RESULT UNIT --attribution --source "
+            f"one scale per row; a field reaching past the image's edge is shown moved inside it, real pixels only). "
+            f"`neuronscope quilt RESULT UNIT --attribution --source "
             f"{source}` draws any unit.",
             figures=figures)
 
