@@ -170,6 +170,10 @@ CASES = {
         (["--out", "{out}", "--steps", "0"], "--steps"), (["--out", "{text}"], "--out"),
         (["--out", "{out}", "--images", "{missing}"], "--images"),
         (["--out", "{out}", "--joint-examples", "0"], "--joint-examples"),
+        (["--out", "{out}", "--labels", "{missing}", "--label-column", "y"], "--labels"),
+        (["--out", "{out}", "--labels", "{text}"], "--label-column"),
+        (["--out", "{out}", "--labels", "{text}", "--label-column", "y"], "--images"),
+        (["--out", "{out}", "--images", "{images}", "--labels", "{text}", "--label-column", "y"], "no column 'file'"),
     ],
     "atlas": [
         ([E, "--layers", "block6_expand", "--out", "{out}", "--steps", "0"], "--steps"),

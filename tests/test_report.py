@@ -281,3 +281,33 @@ def test_attribution_steps_back_to_a_spatial_source():
     assert spatial_source(model, "block6_expand") == "block5_expand"
     source, target = model.receptive_field("block5_expand"), model.receptive_field("block6_expand")
     assert (target.size[0] - source.size[0]) / source.stride[0] + 1 >= 3
+
+
+def test_surgery_table_on_labelled_images(tmp_path):
+    """The aann section's surgery table, on the tiny model whose class is decided by unit 0 alone:
+    ablating it sends every image to class 0 (5 of 8 right); the faithful replacement restores it."""
+    from types import SimpleNamespace
+
+    from neuronscope.report.build import _labels
+    from neuronscope.report.more_sections import surgery_table
+    from tests.test_surgery import Tiny, artificial
+
+    import neuronscope as ns
+
+    folder = tmp_path / "colours"
+    folder.mkdir()
+    lines = ["file,cls"]
+    for i, (rgb, label) in enumerate([((230, 25, 25), 0)] * 5 + [((25, 25, 230), 1)] * 3):
+        Image.fromarray(np.full((64, 64, 3), rgb, dtype=np.uint8)).save(folder / f"{i}.png")
+        lines.append(f"{i}.png,{label}")
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    labels = _labels((tmp_path / "labels.csv", "cls"), folder)
+    assert len(labels["sha256"]) == 64  # the stage key follows the file's content
+    ctx = SimpleNamespace(model=ns.wrap(Tiny(), layers={"source": "relu", "layer": None}, name="tiny"),
+                          layer="layer", images=folder, labels=labels, bars=False)
+    table = surgery_table(ctx, [0], artificial([2.0, 0.0, -2.0]))
+    rows = {r[0]: r for r in table.rows}
+    assert rows["unchanged"][2].startswith("100.0%") and rows["replaced"][2].startswith("100.0%")
+    assert rows["ablated"][1] == 1 and rows["ablated"][2].startswith("62.5%")
+    assert rows["random (mean of seeds)"][2].startswith("100.0%")  # the head ignores units 1-3
+    assert "8 images" in table.caption and "ablation drop 37.5 points" in table.caption

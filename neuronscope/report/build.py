@@ -26,21 +26,39 @@ def weights_digest(model) -> str:
     return digest.hexdigest()
 
 
+def _labels(labels, images) -> dict | None:
+    """The surgery labels as a stage key: the CSV's path, column and content digest (checked now,
+    so a bad file fails before any computation)."""
+    if labels is None:
+        return None
+    from neuronscope.evaluate import read_labels
+
+    csv, column = labels
+    if images is None or not Path(images).is_dir():
+        raise NeuronscopeError("labels for surgery need --images: the folder of the images the labels CSV names")
+    read_labels(csv, column)
+    return {"csv": str(Path(csv).resolve()), "column": column,
+            "sha256": hashlib.sha256(Path(csv).read_bytes()).hexdigest()}
+
+
 def build_report(model, layer: str | None = None, images=None, out="report", fresh: bool = False,
                  featvis_steps: int = 128, joint_examples: int = 4, joint_step_deg: float = 5.0,
-                 single_file: bool = False, progress: bool = True, stages=None) -> Path:
+                 single_file: bool = False, progress: bool = True, stages=None, labels=None) -> Path:
     """Write `out/index.html`: the "Curve Detectors" and "Curve Circuits" experiments on `layer`
     (default: the model's curve layer), statistics over `images` (default: several views of
     scikit-image's photographs). Each stage is cached under `out/stages/`, keyed on its inputs
     and code; `fresh=True` recomputes everything. `single_file` inlines every image in the page.
     Progress goes to stderr one line per step (readable in a log). `stages`: names to build
-    (default all; a stage's prerequisites are always built)."""
+    (default all; a stage's prerequisites are always built). `labels`: (CSV, column) naming the
+    class of images in the `images` folder, for the surgery table (the family ablated, replaced by
+    artificial curve detectors, and random units ablated)."""
     started = time.monotonic()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     layer = model.check_layers([layer or model.default_layer])[0]
     ctx = sections.Context(model=model, layer=layer, images=images, out=out, featvis_steps=featvis_steps,
-                           progress=progress, joint_examples=joint_examples, joint_step_deg=joint_step_deg)
+                           progress=progress, joint_examples=joint_examples, joint_step_deg=joint_step_deg,
+                           labels=_labels(labels, images))
     key = {"model": model.name, "weights": weights_digest(model), "layer": layer,
            "images": content_digest(ctx.source), "neuronscope": neuronscope.__version__}
     chosen = [(n, s) for n, s in sections.all_stages() if stages is None or n in stages or n in sections.REQUIRED]

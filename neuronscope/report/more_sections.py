@@ -335,10 +335,17 @@ class AannStage(Stage):
         figures.plot_radial_units(views.artificial, path=folder / "artificial.png",
                                   orientations=dict(enumerate(result.layer.orientations)))
         c = result.tuning.comparison
-        surgery = (f"Surgery (the family ablated, or replaced by these artificial units, on labelled images) needs "
-                   f"labels: `neuronscope surgery {ctx.model.name} --layer {ctx.layer} --images DIR --labels CSV "
-                   f"--label-column COL --out DIR` prints top-1/top-5 with bootstrap intervals; a table over a "
-                   f"few unlabelled photographs would mean nothing.")
+        tables, notes = [], []
+        if ctx.labels:
+            with ctx.timed("aann: surgery on the labelled images"):
+                surgery = surgery_table(ctx, natural.units, result.layer)
+            tables.append(surgery)
+        else:
+            notes.append(f"Surgery (the family ablated, or replaced by these artificial units, on labelled images) "
+                         f"needs labels: `neuronscope report --images DIR --labels CSV --label-column COL` adds the "
+                         f"table here, `neuronscope surgery {ctx.model.name} --layer {ctx.layer} --images DIR "
+                         f"--labels CSV --label-column COL --out DIR` prints it; a table over a few unlabelled "
+                         f"photographs would mean nothing.")
         return Section(
             title,
             f"A layer of hand-built curve detectors, one per natural member's orientation, wired from the line and "
@@ -346,9 +353,22 @@ class AannStage(Stage):
             f"measured with the same arcs as the natural family. " + " ".join(result.lines()),
             figures=[Figure(ctx.rel(folder / "natural.png"), "Natural members: orientation tuning."),
                      Figure(ctx.rel(folder / "artificial.png"), "Artificial units at the same orientations.")],
-            notes=[surgery],
+            tables=tables, notes=notes,
             numbers={"matched correlation (tuning)": float(np.nanmean(c.matched)),
                      "mismatched pairs": float(c.baseline)})
+
+
+def surgery_table(ctx, units, artificial) -> Table:
+    """Top-1/top-5 on the labelled images: unchanged, the family `units` ablated, replaced by the
+    `artificial` layer, and as many random units ablated (5 seeds); intervals by bootstrap."""
+    from neuronscope.evaluate import read_labels
+    from neuronscope.surgery import run_surgery
+
+    rows = read_labels(ctx.labels["csv"], ctx.labels["column"])
+    result = run_surgery(ctx.model, ctx.layer, list(units), ctx.images, rows, artificial=artificial,
+                         random_seeds=[0, 1, 2, 3, 4], progress=ctx.bars)
+    return Table(result.headers(), result.rows(), caption="Surgery on the labelled images. "
+                 + " ".join(result.explanation()))
 
 
 class LabellingStage(Stage):

@@ -114,31 +114,30 @@ class SurgeryResult:
     def _repr_html_(self) -> str:
         from neuronscope.notebook import table_html
 
-        rows = []
-        for name in self.names():
-            row = [name]
-            for k in (1, 5):
-                lo, hi = self.interval(name, k)
-                row.append(f"{100 * self.accuracy(name, k):.1f}% ({100 * lo:.1f}-{100 * hi:.1f})")
-            rows.append(row)
-        pct = round(self.level * 100)
-        return table_html(["condition", f"top-1 ({pct}% CI)", f"top-5 ({pct}% CI)"], rows, repr(self)[1:-1])
+        return table_html(self.headers(), self.rows(), repr(self)[1:-1])
 
-    def table(self) -> str:
-        """A Markdown table of the accuracies with their bootstrap intervals."""
+    def headers(self) -> list[str]:
         pct = int(round(self.level * 100))
-        lines = [f"| condition | units | top-1 ({pct}% CI) | top-5 ({pct}% CI) |", "|---|---|---|---|"]
+        return ["condition", "units", f"top-1 ({pct}% CI)", f"top-5 ({pct}% CI)"]
+
+    def rows(self) -> list[list]:
+        """One row per condition (`headers`): name, units edited, top-1 and top-5 accuracy with
+        their bootstrap intervals, in percent."""
         counts = {c.name: len(c.units) for c in self.conditions}
         counts["random"] = counts.get(self.random_names[0], 0) if self.random_names else 0
+        out = []
         for name in self.names():
             cells = []
             for k in (1, 5):
                 lo, hi = self.interval(name, k)
                 cells.append(f"{100 * self.accuracy(name, k):.1f}% ({100 * lo:.1f}-{100 * hi:.1f})")
-            label = "random (mean of seeds)" if name == "random" else name
-            lines.append(f"| {label} | {counts[name]} | {cells[0]} | {cells[1]} |")
-        lines += ["", f"{self.n} images; intervals from {self.n_boot} bootstrap resamples of the images "
-                      f"(seed {self.seed}). Ablation: {self.notes.get('ablation', ABLATION)}."]
+            out.append(["random (mean of seeds)" if name == "random" else name, counts[name], *cells])
+        return out
+
+    def explanation(self) -> list[str]:
+        """What the table's rows and intervals mean, and the drop and recovery, one sentence each."""
+        lines = [f"{self.n} images; intervals from {self.n_boot} bootstrap resamples of the images "
+                 f"(seed {self.seed}). Ablation: {self.notes.get('ablation', ABLATION)}."]
         if self.random_names:
             lines.append("random<seed>: as many units drawn (with that seed) from the layer's other units, "
                          "ablated the same way.")
@@ -152,7 +151,13 @@ class SurgeryResult:
                 text += ("; no drop to recover" if math.isnan(point) else
                          f"; the replacement recovers {100 * point:.0f}% of it ({100 * lo:.0f} to {100 * hi:.0f})")
             lines.append(text + ".")
-        return "\n".join(lines)
+        return lines
+
+    def table(self) -> str:
+        """A Markdown table of the accuracies with their bootstrap intervals, and what they mean."""
+        lines = ["| " + " | ".join(self.headers()) + " |", "|---|---|---|---|"]
+        lines += ["| " + " | ".join(map(str, row)) + " |" for row in self.rows()]
+        return "\n".join(lines + [""] + self.explanation())
 
     def line(self) -> str:
         """`unchanged_top5=… ablated_top5=… replaced_top5=… random_top5=…` (fractions)."""
