@@ -2,8 +2,9 @@
 
 Every `plot_*` function in neuronscope takes `path=None` and returns its matplotlib `Figure`,
 written to `path` first when one is given (`finish`). Inside `recording()`, each saved figure's
-layout is measured as it is drawn (the smallest font in points, the tight bounding box and any
-text that falls outside the canvas), so a page can check that its figures are readable.
+layout is measured as it is drawn (the smallest font in points, the tight bounding box, any
+text that falls outside the canvas and texts or legends drawn over other text), so a page can
+check that its figures are readable.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def finish(fig: Figure, path=None) -> Figure:
 @contextlib.contextmanager
 def recording():
     """Collect the layout of every figure saved inside the block: yields a list of dicts with
-    path, dpi, width/height (px), min_font_pt, tight_px [x0, y0, x1, y1] (px, y down) and
-    clipped (texts reaching outside the canvas)."""
+    path, dpi, width/height (px), min_font_pt, tight_px [x0, y0, x1, y1] (px, y down), clipped
+    (texts reaching outside the canvas) and overlaps (texts drawn over each other, or a legend
+    over a text: "a | b")."""
     found: list[dict] = []
     token = _RECORD.set(found)
     try:
@@ -62,12 +64,16 @@ def _draw_measured(fig: Figure, canvas: FigureCanvasAgg) -> dict:
     """Draw `fig` on its canvas, noting every text the renderer actually draws."""
     renderer = canvas.get_renderer()
     drawn: list[tuple[float, object, str]] = []
+    rotated: list[float] = []
+    owners: list[object] = []
     original = renderer.draw_text
 
     def spy(gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if str(s).strip():
             box = mtext.get_window_extent(renderer) if mtext is not None else None
             drawn.append((prop.get_size_in_points(), box, str(s)))
+            rotated.append(round(angle % 180, 1))
+            owners.append(mtext)
         return original(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
     renderer.draw_text = spy
@@ -83,4 +89,32 @@ def _draw_measured(fig: Figure, canvas: FigureCanvasAgg) -> dict:
     tight_px = [tight.x0 * dpi, height - tight.y1 * dpi, tight.x1 * dpi, height - tight.y0 * dpi]
     return {"width": width, "height": height, "texts": len(drawn),
             "min_font_pt": round(min((size for size, _, _ in drawn), default=0.0), 2),
-            "tight_px": [round(v, 1) for v in tight_px], "clipped": clipped[:20]}
+            "tight_px": [round(v, 1) for v in tight_px], "clipped": clipped[:20],
+            "overlaps": _overlaps(fig, renderer, drawn, rotated, owners)[:20]}
+
+
+_SLACK_PX = 1.5  # boxes may touch by this much (glyph boxes include a little air)
+
+
+def _overlaps(fig: Figure, renderer, drawn, rotated, owners) -> list[str]:
+    """Pairs of drawn texts whose boxes intersect, and legends drawn over a text outside them.
+    Two texts turned by the same non-zero angle (slanted tick labels) are not compared: their
+    axis-aligned boxes overlap where the glyphs do not."""
+    boxes = [(box, s, angle, owner) for (_, box, s), angle, owner in zip(drawn, rotated, owners) if box is not None]
+    found = []
+    for i, (a, sa, angle_a, _) in enumerate(boxes):
+        for b, sb, angle_b, _ in boxes[i + 1:]:
+            if angle_a == angle_b != 0:
+                continue
+            if _intersect(a, b):
+                found.append(f"{sa} | {sb}")
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    for legend in legends:
+        own = {id(t) for t in legend.get_texts()} | {id(legend.get_title())}
+        frame = legend.get_window_extent(renderer)
+        found += [f"legend | {s}" for box, s, _, owner in boxes if id(owner) not in own and _intersect(frame, box)]
+    return found
+
+
+def _intersect(a, b) -> bool:
+    return (min(a.x1, b.x1) - max(a.x0, b.x0) > _SLACK_PX) and (min(a.y1, b.y1) - max(a.y0, b.y0) > _SLACK_PX)

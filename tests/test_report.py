@@ -66,7 +66,7 @@ def test_figures_are_legible_and_uncut_in_chromium_at_1400px(report):
     page_attrs = body_attrs(dom)
     assert int(page_attrs["page-width"]) == 1400
     assert page_attrs["figures"] == str(len(imgs)) and page_attrs["broken"] == "0"
-    assert page_attrs["small-text"] == "0" and page_attrs["clipped"] == "0"
+    assert page_attrs["small-text"] == "0" and page_attrs["clipped"] == "0" and page_attrs["overlaps"] == "0"
     # independently of the page's script: the manifest's layout, scaled to the width shown
     manifest = {m["path"]: m for m in json.loads((out / "figures.json").read_text())}
     shown = re.findall(r'<img src="([^"]+)"[^>]*data-font-px="([\d.]+)" data-shown-width="([\d.]+)"', dom)
@@ -78,6 +78,7 @@ def test_figures_are_legible_and_uncut_in_chromium_at_1400px(report):
         assert float(font_px) == pytest.approx(expected, rel=0.02)
         assert expected >= MIN_FONT_PX, f"{src}: smallest text {expected:.1f} px at 1400 px"
         assert m["clipped"] == [], f"{src}: text cut off: {m['clipped']}"
+        assert m["overlaps"] == [], f"{src}: text drawn over text: {m['overlaps']}"
         x0, y0, x1, y1 = m["tight_px"]
         assert x0 >= -2 and y0 >= -2 and x1 <= m["width"] + 2 and y1 <= m["height"] + 2, (src, m["tight_px"])
     shot = out / "screenshot.png"
@@ -229,7 +230,20 @@ def test_figure_layout_is_measured_as_drawn(tmp_path):
         fig = Figure(figsize=(4, 3))
         fig.text(0.9, 0.5, "runs_off_the_right_edge", fontsize=12)
         save_figure(fig, tmp_path / "cut.png")
-    ok, cut = layouts
+        fig = Figure(figsize=(4, 3), layout="constrained")  # matplotlib stacks both at the top, one over the other
+        fig.subplots().plot([0, 1], label="a line")
+        fig.legend(loc="outside upper center")
+        fig.suptitle("a title the legend is drawn over")
+        save_figure(fig, tmp_path / "covered.png")
+        fig = Figure(figsize=(4, 3), layout="constrained")
+        for i, angle in enumerate((60, 60, 0)):  # slanted neighbours are fine; a flat label over them is not
+            fig.text(0.3 + 0.05 * i, 0.5, "slanted tick label" if angle else "flat", rotation=angle)
+        save_figure(fig, tmp_path / "slanted.png")
+    ok, cut, covered, slanted = layouts
+    assert ok["overlaps"] == [] and cut["overlaps"] == []
+    assert covered["overlaps"] == ["a title the legend is drawn over | a line",
+                                   "legend | a title the legend is drawn over"]
+    assert slanted["overlaps"] == ["slanted tick label | flat", "slanted tick label | flat"]
     assert ok["min_font_pt"] == 5.5 and ok["clipped"] == [] and (ok["width"], ok["height"]) == (400, 300)
     assert ok["tight_px"][2] <= 400 and ok["tight_px"][3] <= 300
     assert cut["clipped"] == ["runs_off_the_right_edge"] and cut["tight_px"][2] > 400

@@ -60,7 +60,8 @@ def _img(f: Figure, out_dir: Path, inline: bool, lazy: bool) -> str:
         attrs.append('loading="lazy"')
     if f.layout:
         attrs += [f'data-min-font-pt="{f.layout["min_font_pt"]}"', f'data-dpi="{f.layout["dpi"]}"',
-                  f'data-clipped="{len(f.layout["clipped"])}"']
+                  f'data-clipped="{len(f.layout["clipped"])}"',
+                  f'data-overlaps="{len(f.layout.get("overlaps", []))}"']
     img = f"<img {' '.join(attrs)}>"
     if not inline:
         img = f'<a href="{html.escape(f.path)}">{img}</a>'
@@ -108,12 +109,13 @@ def _section(i: int, s: Section, out_dir: Path, inline: bool) -> str:
 
 
 _SCRIPT = """
-// Check the figures: loaded, text legible at the displayed size, nothing cut off.
+// Check the figures: loaded, text legible at the displayed size, nothing cut off or drawn over text.
 // index.html#check opens every block and loads every lazy image first.
 (function () {
   var MIN_PX = %(min_px)s;
   function measure() {
-    var imgs = Array.prototype.slice.call(document.images), broken = 0, small = 0, clipped = 0;
+    var imgs = Array.prototype.slice.call(document.images), broken = 0, small = 0, clipped = 0,
+        overlapping = 0;
     imgs.forEach(function (i) {
       if (!(i.complete && i.naturalWidth > 0)) { broken++; return; }
       if (i.dataset.minFontPt) {
@@ -123,17 +125,20 @@ _SCRIPT = """
         if (px < MIN_PX) small++;
       }
       if (+i.dataset.clipped > 0) clipped++;
+      if (+i.dataset.overlaps > 0) overlapping++;
     });
     var el = document.getElementById("figure-check");
     var problems = (small ? ", " + small + " with text under " + MIN_PX + " px" : "")
-                   + (clipped ? ", " + clipped + " with text cut off" : "");
+                   + (clipped ? ", " + clipped + " with text cut off" : "")
+                   + (overlapping ? ", " + overlapping + " with text drawn over text" : "");
     el.textContent = broken ? broken + " of " + imgs.length + " figures failed to load"
                             : imgs.length + " figures" + problems;
-    el.className = broken || small || clipped ? "check broken" : "check ok";
+    el.className = broken || small || clipped || overlapping ? "check broken" : "check ok";
     document.body.setAttribute("data-figures", imgs.length);
     document.body.setAttribute("data-broken", broken);
     document.body.setAttribute("data-small-text", small);
     document.body.setAttribute("data-clipped", clipped);
+    document.body.setAttribute("data-overlaps", overlapping);
     document.body.setAttribute("data-page-width", document.documentElement.clientWidth);
   }
   window.addEventListener("load", function () {

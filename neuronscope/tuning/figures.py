@@ -246,7 +246,7 @@ def plot_fill_colour(t: Tuning, units=None, cols: int = 5, path=None, orientatio
         ax.set_xticks(np.arange(0, 361, 90))
         ax.set_title(_unit_title(u, orientations), fontsize=8)
     _label_outer(axes, len(units), cols, "orientation (deg)", "SDs")
-    fig.legend(*axes.ravel()[0].get_legend_handles_labels(), fontsize=8, loc="outside upper center", ncol=4)
+    fig.legend(*axes.ravel()[0].get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncol=4)
     fig.suptitle(f"{title(t)}: outline, filled, inverted and coloured arcs ({t.scale.label})", fontsize=9)
     return finish(fig, path)
 
