@@ -472,11 +472,14 @@ class ApplicationsStage(Stage):
         figures.append(Figure(ctx.rel(folder / "factorize.png"), f"NMF of {ctx.layer}'s activations on the "
                               f"photograph into 4 factors (relative error {fact.error:.2f}): each colour one factor."))
         from neuronscope.applications import combing as comb
-        from neuronscope.applications.extract import family_of
+        from neuronscope.families import find_family
+        from neuronscope.tuning.units import dataset_units
 
         chosen = [m["unit"] for m in ctx.cleanest(COMBING_UNITS)]
         with ctx.timed("applications: combing"):
-            result = comb.combing(ctx.model, ctx.layer, units=chosen, family=family_of(ctx.model, ctx.layer))
+            family = find_family(ctx.model, ctx.layer, stats=ctx.stats)  # the family section's, with its tuning
+            result = comb.combing(ctx.model, ctx.layer, units=chosen, family=family,
+                                  scale=dataset_units(ctx.model, ctx.layer, stats=ctx.stats))
         _plot_combing(result, folder / "combing.png")
         figures.append(Figure(ctx.rel(folder / "combing.png"), f"Combing index of the {len(chosen)} sparsest members: "
                               f"response to the preferred curve with short strokes added, minus the plain curve "
