@@ -76,3 +76,46 @@ def test_clearance_and_threshold_counts_against_lifting_each_threshold(scan):
         more = find_family(model, "0", "curve", stats=stats, input_size=64, step_deg=10, **{name: lifted})
         assert len(more) - len(family) == counts[name]["kept_out_only_by_this"], name
         assert counts[name]["pass"] >= len(family)
+
+
+def test_combing_index_of_the_planted_family_against_a_direct_convolution(scan, tmp_path):
+    """The planted layer is one convolution, so a combing index can be computed by hand: render each
+    stimulus on the whole input, convolve with the planted kernel, read the central position,
+    subtract the plain curve's value and divide by the unit's dataset SD (same photographs)."""
+    import torch.nn.functional as F
+
+    from neuronscope.applications.combing import LENGTHS, MODES, SPACINGS, combed, mode_flags
+    from neuronscope.tuning.sweeps import STYLE
+    from neuronscope.tuning.units import dataset_stats
+
+    model, images, result = scan
+    entry = result.summary()["models"][0]["curve"]["combing"]
+    field = model.receptive_field("0", 64)
+    side = field.size[0]
+    assert side == 31 and entry["lengths_px"] == pytest.approx([f * side for f in LENGTHS])
+    assert entry["spacings_px"] == pytest.approx([f * side for f in SPACINGS])
+    assert [u["unit"] for u in entry["units"]] == list(range(len(ARCS)))
+    std = np.asarray(dataset_stats(model, "0", None, images).std, float)
+    y, x = field.central_position()
+    weight = model.net[0].weight.detach().double()
+
+    def value(unit, theta, radius, mode, length, spacing):
+        image = combed(theta, radius, **mode_flags(mode), stroke_length=length, spacing=spacing,
+                       arc_length=0.5 * side, size=64, center=field.center(y, x), **STYLE).double()
+        return float(F.conv2d(image, weight[unit:unit + 1], padding=weight.shape[-1] // 2)[0, 0, y, x])
+
+    medians = {m: [] for m in MODES}
+    combing = result.scans[0].combing  # the stimuli's parameters: each member's orientation and radius, unrounded
+    for u, theta, radius in zip(entry["units"], combing.orientations, combing.radii):
+        plain = value(u["unit"], theta, radius, "plain", entry["lengths_px"][0], entry["spacings_px"][0])
+        for mode in MODES:
+            delta = [value(u["unit"], theta, radius, mode, ln, sp) - plain
+                     for ln in entry["lengths_px"] for sp in entry["spacings_px"]]
+            expected = np.mean(delta) / std[u["unit"]]
+            assert u["index"][mode] == pytest.approx(expected, abs=2e-3), (u["unit"], mode)
+            medians[mode].append(expected)
+    for mode in MODES:
+        assert entry["median_index"][mode] == pytest.approx(np.median(medians[mode]), abs=2e-3)
+    result.save(tmp_path)
+    row = (tmp_path / "universality.md").read_text().splitlines()[2].split(" | ")
+    assert row[6] == f"{entry['median_index']['both']:+.2f} / {entry['median_index']['parallel']:+.2f}"

@@ -11,6 +11,11 @@ find little or nothing there, and what it does find there is a false member.
 every member we report how far it clears each of them (its margin, as a fraction of the
 threshold) and, on the controls, how many units each threshold lets through: units passing that
 threshold, and units that would be false members without it (they pass all the others).
+
+Each model's best curve family is also combed (`neuronscope.applications.combing`): every member's
+combing index (combed minus plain stimulus, the scan's dataset SDs) by mode; the table shows the
+members' median for strokes across the curve on both sides ("both") and for the parallel-stroke
+control.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuronscope.applications.combing import MODES, Combing, combing
 from neuronscope.errors import NeuronscopeError
 from neuronscope.families import find_family
 from neuronscope.families.family import Family
-from neuronscope.tuning.units import dataset_stats
+from neuronscope.tuning.units import dataset_stats, units_of
 
 # Each threshold of `find_family`: its keyword, the score it bounds, and whether scores must be at
 # least (+1) or at most (-1) the threshold.
@@ -117,6 +123,7 @@ class ModelFamilies:
     families: dict[str, dict[str, Family]]           # kind -> layer -> family
     controls: dict[str, dict[str, Family]]           # kind -> layer -> the control's family
     pictures: dict[int, np.ndarray] = field(default_factory=dict)  # curve member -> feature visualisation
+    combing: Combing | None = None                   # the best curve family's combing indices
 
     def best(self, kind: str) -> str | None:
         """The layer with the most members, then the smallest largest gap; None when every one is empty."""
@@ -142,8 +149,18 @@ class ModelFamilies:
                     "width_deg": _stats([m.width_deg for m in fam.members]),
                     "clearance": clearance(fam), "control_members": len(ctl),
                     "control_thresholds": threshold_counts(ctl)})
+                if kind == "curve" and self.combing is not None:
+                    entry["combing"] = combing_summary(self.combing)
             out[kind] = entry
         return out
+
+
+def combing_summary(result: Combing) -> dict:
+    """The members' median combing index by mode and each member's, in the scan's dataset SDs."""
+    doc = result.to_dict()
+    median = {m: round(float(np.median(result.index[:, j])), 3) for j, m in enumerate(MODES)}
+    return {"median_index": median, "unit_of_index": doc["unit_of_index"], "lengths_px": doc["lengths_px"],
+            "spacings_px": doc["spacings_px"], "units": doc["units"]}
 
 
 def _stats(values) -> dict:
@@ -162,8 +179,9 @@ class UniversalityResult:
     def table(self) -> str:
         """A Markdown table, one row per model."""
         head = ("| model | best curve layer | curve members (control) | largest gap | peak SDs (median) "
-                "| width° (median) | least-cleared threshold (members) | best line layer | line members (control) |")
-        rows = [head, "|" + " --- |" * 9]
+                "| width° (median) | combing index, both / parallel (median SDs) | least-cleared threshold (members) "
+                "| best line layer | line members (control) |")
+        rows = [head, "|" + " --- |" * 10]
         for s in self.scans:
             d = s.summary()
             c, ln = d["curve"], d["line"]
@@ -172,10 +190,12 @@ class UniversalityResult:
                 for r in c["clearance"]:
                     closest[r["closest"]] = closest.get(r["closest"], 0) + 1
                 tight = ", ".join(f"{k} {v}" for k, v in sorted(closest.items(), key=lambda kv: -kv[1]))
+                median = c["combing"]["median_index"] if "combing" in c else None
+                combed = f"{median['both']:+.2f} / {median['parallel']:+.2f}" if median else "-"
                 curve = (f"{c['best_layer']} | {c['members']} ({c['control_members']}) | {c['largest_gap_deg']}° | "
-                         f"{c['peak_sd']['median']} | {c['width_deg']['median']} | {tight}")
+                         f"{c['peak_sd']['median']} | {c['width_deg']['median']} | {combed} | {tight}")
             else:
-                curve = f"none | 0 ({c['control_members_all_layers']} over all layers) | - | - | - | -"
+                curve = f"none | 0 ({c['control_members_all_layers']} over all layers) | - | - | - | - | -"
             line = (f"{ln['best_layer']} | {ln['members']} ({ln['control_members']})" if ln["best_layer"]
                     else f"none | 0 ({ln['control_members_all_layers']})")
             rows.append(f"| {s.model} | {curve} | {line} |")
@@ -198,7 +218,7 @@ class UniversalityResult:
 
 def universality(models, *, layers: dict[str, list[str]] | None = None, strides=(8, 16), match: str | None = None,
                  max_layers: int | None = None, step_deg: float = 20.0, images=None, limit: int | None = None,
-                 seed: int = 0, featvis_steps: int = 128, featvis_size: int = 64,
+                 seed: int = 0, featvis_steps: int = 128, featvis_size: int = 64, combing_index: bool = True,
                  progress: bool = True) -> UniversalityResult:
     """Scan each model (a `Model` or a name for `load_model`) and its random-weight control.
 
@@ -206,7 +226,9 @@ def universality(models, *, layers: dict[str, list[str]] | None = None, strides=
     max_layers=max_layers)`);
     `step_deg`: the orientation step of the sweeps (cheap: 20); `images`/`limit`: the photographs
     the dataset SDs come from (default scikit-image's); `seed`: the control's weights and the
-    feature visualisations; `featvis_steps` = 0 skips the visualisations of the best curve family.
+    feature visualisations; `featvis_steps` = 0 skips the visualisations of the best curve family;
+    `combing_index`: comb the best curve family's members (`applications.combing.combing` at the
+    model's input size, in the scan's dataset SDs).
     """
     from neuronscope.models import load_model
 
@@ -220,13 +242,19 @@ def universality(models, *, layers: dict[str, list[str]] | None = None, strides=
         common = dict(step_deg=step_deg, input_size=model.input_size)
         families = {k: {} for k in KINDS}
         controls = {k: {} for k in KINDS}
+        scales = {}
         for name in _progress(names, f"scanning {model.name}", progress):
             for net, found in ((model, families), (control, controls)):
                 stats = dataset_stats(net, name, None, images, limit=limit)  # shared by both kinds
                 for kind in KINDS:
                     found[kind][name] = find_family(net, name, kind, stats=stats, **common)
+                if net is model:
+                    scales[name] = units_of(stats)
         scan = ModelFamilies(model.name, names, families, controls)
         best = scan.best("curve")
+        if best is not None and combing_index:
+            scan.combing = combing(model, best, "curve", family=families["curve"][best], scale=scales[best],
+                                   input_size=model.input_size)
         if best is not None and featvis_steps > 0:
             from neuronscope.optvis import visualize
 
@@ -236,8 +264,8 @@ def universality(models, *, layers: dict[str, list[str]] | None = None, strides=
             scan.pictures = {u: images_[i].permute(1, 2, 0).numpy() for i, u in enumerate(units)}
         scans.append(scan)
     settings = {"step_deg": step_deg, "strides": list(strides), "match": match, "max_layers": max_layers,
-                "images": str(images) if images else "scikit-image",
-                "limit": limit, "seed": seed, "featvis_steps": featvis_steps, "featvis_size": featvis_size}
+                "images": str(images) if images else "scikit-image", "limit": limit, "seed": seed,
+                "featvis_steps": featvis_steps, "featvis_size": featvis_size, "combing": combing_index}
     return UniversalityResult(scans, settings)
 
 
