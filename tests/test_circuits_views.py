@@ -143,3 +143,40 @@ def test_figures_render(tmp_path, effnet, kernels):
     for i, fig in enumerate(figs):
         assert "linear approximation" in fig.get_suptitle() + "".join(a.get_title() for a in fig.axes)
         assert save(fig, tmp_path / f"{i}.png").stat().st_size > 1000
+
+
+def test_family_matrix_figure_shows_every_kernel_in_place():
+    k = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2) - 11.5
+    mosaic = figures.kernel_mosaic(k)
+    assert mosaic.shape == (2 * 3 - 1, 3 * 3 - 1)
+    for i in range(2):
+        for j in range(3):
+            np.testing.assert_array_equal(mosaic[3 * i:3 * i + 2, 3 * j:3 * j + 2], k[i, j].numpy())
+    assert np.isnan(mosaic[2]).all() and np.isnan(mosaic[:, [2, 5]]).all()  # the gaps
+    m = views.FamilyMatrix("s", "t", Family.from_units((1, 2, 3), (0.0, 120.0, 240.0), name="a"),
+                           Family.from_units((4, 5), (90.0, 270.0), name="b"), k)
+    fig = figures.plot_family_matrix(m, summed=False)
+    assert len(fig.axes) == 2  # the mosaic and its colour bar, not one subplot per kernel
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array().filled(np.nan), mosaic)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1 (0°)", "2 (120°)", "3 (240°)"]
+
+
+def test_report_shows_kernels_from_the_deepest_spatial_family(effnet, tmp_path):
+    """EfficientNet's block5_depthwise reaches block6_expand through 1x1 convolutions only; the
+    report steps back to block5_expand, whose path crosses block5's 3x3 depthwise kernel."""
+    import json
+    from types import SimpleNamespace
+
+    from neuronscope.report.more_sections import _spatial_matrix
+
+    (tmp_path / "stages" / "layers").mkdir(parents=True)
+    found = {name: {"name": "curves", "layer": name, "kind": "curve",
+                    "members": [{"unit": u, "orientation_deg": 90.0 * u} for u in range(4)]}
+             for name in ("block5_expand", "block5_depthwise")}
+    (tmp_path / "stages" / "layers" / "families.json").write_text(json.dumps(found))
+    ctx = SimpleNamespace(out=tmp_path, model=effnet, layer="block6_expand")
+    late = Family.from_units((0, 1), (0.0, 180.0), name="late")
+    matrix = _spatial_matrix(ctx, late)
+    depthwise = [m for n, m in effnet.net.named_modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert matrix.source_layer == "block5_expand"
+    assert tuple(matrix.kernels.shape) == (2, 4, *depthwise[5].kernel_size) == (2, 4, 3, 3)

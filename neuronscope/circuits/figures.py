@@ -63,32 +63,46 @@ def plot_neuron_inputs(inputs: NeuronInputs, top: int = 48, cols: int = 12, bars
     return fig
 
 
-def plot_family_matrix(matrix: FamilyMatrix) -> Figure:
-    """Kernels from each source unit (columns) to each target unit (rows), both ordered by
-    preferred orientation, beside the summed weight of each pair."""
-    t, s = matrix.kernels.shape[:2]
-    cell = 0.55
-    fig = Figure(figsize=(cell * s * 2 + 3.5, cell * t + 1.6))
-    outer = fig.add_gridspec(1, 2, width_ratios=[s, s * 0.9 + 2], wspace=0.15)
-    inner = outer[0].subgridspec(t, s, wspace=0.05, hspace=0.05)
-    vmax = _vmax(matrix.kernels)
+def kernel_mosaic(kernels: torch.Tensor, gap: int = 1) -> np.ndarray:
+    """(t*(kh+gap)-gap, s*(kw+gap)-gap) array of the (t, s, kh, kw) kernels tiled row by row,
+    nan in the gaps (drawn as the background)."""
+    t, s, kh, kw = kernels.shape
+    out = np.full((t * (kh + gap) - gap, s * (kw + gap) - gap), np.nan)
+    k = kernels.detach().cpu().double().numpy()
     for i in range(t):
         for j in range(s):
-            ax = fig.add_subplot(inner[i, j])
-            _kernel(ax, matrix.kernels[i, j], vmax)
-            if j == 0:
-                ax.set_ylabel(_label(matrix.target, i), fontsize=5, rotation=0, ha="right", va="center")
-            if i == t - 1:
-                ax.set_xlabel(_label(matrix.source, j), fontsize=5, rotation=90)
-    ax = fig.add_subplot(outer[1])
-    summed = matrix.summed.detach().cpu().numpy()
-    lim = float(np.abs(summed).max()) or 1.0
-    image = ax.imshow(summed, cmap=CMAP, vmin=-lim, vmax=lim)
-    ax.set_xticks(range(s), [_label(matrix.source, j) for j in range(s)], rotation=90, fontsize=5)
-    ax.set_yticks(range(t), [_label(matrix.target, i) for i in range(t)], fontsize=5)
-    ax.set_xlabel(f"{matrix.source_layer} {matrix.source.name}", fontsize=8)
-    ax.set_title(f"summed weight; rows {matrix.target_layer} {matrix.target.name}", fontsize=8)
-    fig.colorbar(image, ax=ax, shrink=0.6, label="summed weight")
+            out[i * (kh + gap):i * (kh + gap) + kh, j * (kw + gap):j * (kw + gap) + kw] = k[i, j]
+    return out
+
+
+def plot_family_matrix(matrix: FamilyMatrix, summed: bool = True) -> Figure:
+    """Kernels from each source unit (columns) to each target unit (rows), both ordered by
+    preferred orientation, in one mosaic; beside it (unless `summed` is False) the summed weight
+    of each pair."""
+    t, s, kh, kw = matrix.kernels.shape
+    cell = 0.16 + 0.04 * max(kh, kw)  # inches per kernel: a 1x1 kernel is a small square, a 7x7 one larger
+    width = cell * s + 2.2
+    fig = Figure(figsize=(width * 2 + 0.6 if summed else width, cell * t + 2.0), layout="constrained")
+    axes = fig.subplots(1, 2 if summed else 1, squeeze=False).ravel()
+    vmax = _vmax(matrix.kernels)
+    image = axes[0].imshow(kernel_mosaic(matrix.kernels), cmap=CMAP, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    centres = (np.arange(t) * (kh + 1) + (kh - 1) / 2, np.arange(s) * (kw + 1) + (kw - 1) / 2)
+    fig.colorbar(image, ax=axes[0], shrink=0.6).set_label("expanded weight", fontsize=8)
+    for ax in axes:
+        ax.set_xticks(centres[1] if ax is axes[0] else range(s), [_label(matrix.source, j) for j in range(s)],
+                      rotation=90, fontsize=7)
+        ax.set_yticks(centres[0] if ax is axes[0] else range(t), [_label(matrix.target, i) for i in range(t)],
+                      fontsize=7)
+        ax.set_xlabel(f"{matrix.source_layer} {matrix.source.name}", fontsize=8)
+        ax.set_ylabel(f"{matrix.target_layer} {matrix.target.name}", fontsize=8)
+        ax.tick_params(length=0)
+    axes[0].set_title(f"{kh}x{kw} kernels", fontsize=8)
+    if summed:
+        sums = matrix.summed.detach().cpu().numpy()
+        lim = float(np.abs(sums).max()) or 1.0
+        image = axes[1].imshow(sums, cmap=CMAP, vmin=-lim, vmax=lim)
+        axes[1].set_title("summed weight of each kernel", fontsize=8)
+        fig.colorbar(image, ax=axes[1], shrink=0.6).set_label("summed weight", fontsize=8)
     fig.suptitle(f"{matrix.source_layer} {matrix.source.name} -> {matrix.target_layer} {matrix.target.name} "
                  f"(rows: targets, columns: sources, by orientation)\n{LINEAR}", fontsize=9)
     return fig

@@ -178,19 +178,16 @@ class LayersStage(Stage):
             tables=[Table(["layer", "receptive field", "curve units", "coverage°", "largest gap°"], rows)])
 
 
-def _earlier_family(ctx, minimum: int = 4):
-    """(layer, Family) of the deepest scanned layer before ctx.layer with a family of `minimum`+ members."""
+def _earlier_families(ctx, minimum: int = 4):
+    """(layer, Family) of each scanned layer before ctx.layer with a curve family of `minimum`+
+    members, deepest first."""
     from neuronscope.families import Family
 
     path = ctx.out / "stages" / "layers" / "families.json"
-    if not path.exists():
-        return None, None
-    found = json.loads(path.read_text())
-    before = ctx.model.layers[: ctx.model.layers.index(ctx.layer)]
-    for name in reversed(before):
+    found = json.loads(path.read_text()) if path.exists() else {}
+    for name in reversed(ctx.model.layers[: ctx.model.layers.index(ctx.layer)]):
         if name in found and len(found[name]["members"]) >= minimum:
-            return name, Family.of(found[name], "curves", name)
-    return None, None
+            yield name, Family.of(found[name], "curves", name)
 
 
 class CircuitsStage(Stage):
@@ -208,7 +205,7 @@ class CircuitsStage(Stage):
         from neuronscope.tuning import default_radii
 
         title = "Curve circuits"
-        source, early = _earlier_family(ctx)
+        source, early = next(_earlier_families(ctx), (None, None))
         if source is None:
             return _skipped(title, "", f"no earlier layer with a curve family of 4 or more members (see the "
                                        f"layer scan); `neuronscope circuit MODEL --from L --to {ctx.layer}` "
@@ -221,6 +218,7 @@ class CircuitsStage(Stage):
                                    orientations=np.arange(0, 360, ECHO["step_deg"]),
                                    radii=default_radii(ECHO["radii"]))
         eq = result.equivariance
+        spatial = _spatial_matrix(ctx, late)
         _plot_matrix(result.matrix, folder / "matrix.png")
         _plot_equivariance(eq, folder / "equivariance.png")
         _plot_echo(echo, folder / "echo.png")
@@ -234,6 +232,30 @@ class CircuitsStage(Stage):
                             "p (one-sided)": float((1 + (null >= eq.correlation).sum()) / (1 + len(null)))})
         numbers.update({"mean echo before the edit": summary["mean_echo_before"],
                         "mean echo after": summary["mean_echo_after"]})
+        figures = [Figure(ctx.rel(folder / "matrix.png"), "Summed weight from each source member (columns) to each "
+                          "target member (rows), both ordered by orientation."),
+                   Figure(ctx.rel(folder / "equivariance.png"), "Summed weight against orientation difference, and "
+                          "the equivariance score against its shuffled null."),
+                   Figure(ctx.rel(folder / "echo.png"), "Each target member's echo before and after removing the "
+                          "negative weights from the source family.")]
+        spatial_note = ""
+        if spatial is not None:
+            from neuronscope.circuits.equivariance import equivariance
+            from neuronscope.circuits.figures import plot_family_matrix
+
+            finish(plot_family_matrix(spatial, summed=False), folder / "kernels.png")
+            kh, kw = spatial.kernels.shape[-2:]
+            figures.insert(0, Figure(ctx.rel(folder / "kernels.png"), f"The {kh}x{kw} expanded-weight kernels from "
+                                     f"{spatial.source_layer}'s curve family (columns) to {ctx.layer}'s (rows), by "
+                                     f"orientation: where around the target's position each earlier curve detector "
+                                     f"excites (red) or inhibits (blue) it."))
+        if spatial is not None and spatial.source_layer != source:
+            seq = equivariance(spatial, shuffles=SHUFFLES)
+            numbers[f"equivariance of the {kh}x{kw} kernels from {spatial.source_layer}"] = float(seq.correlation)
+            numbers["its null 95th percentile"] = float(np.percentile(seq.null_correlations, 95))
+            spatial_note = (f" The kernels are shown from {spatial.source_layer}, the deepest earlier layer with a "
+                            f"curve family whose kernels to {ctx.layer} are spatial (at least 3 x 3): {source}'s are "
+                            f"{'x'.join(map(str, result.matrix.kernels.shape[-2:]))}.")
         return Section(
             title,
             f"Expanded weights (the path linearised: ReLU = identity, max-pool = average-pool) from the curve family "
@@ -241,14 +263,23 @@ class CircuitsStage(Stage):
             f"is predicted by rotating the mean kernel of its orientation difference (leave-one-out correlation), "
             f"against {SHUFFLES} seeded shuffles of the orientations. The echo edit removes the negative weights "
             f"between the families and measures the echoes that appear (arcs every {ECHO['step_deg']:g}°, "
-            f"{ECHO['radii']} radii). `neuronscope circuit` and `neuronscope edit-echo` draw the full figures.",
-            figures=[Figure(ctx.rel(folder / "matrix.png"), "Summed weight from each source member (columns) to "
-                            "each target member (rows), both ordered by orientation."),
-                     Figure(ctx.rel(folder / "equivariance.png"), "Summed weight against orientation difference, "
-                            "and the equivariance score against its shuffled null."),
-                     Figure(ctx.rel(folder / "echo.png"), "Each target member's echo before and after removing "
-                            "the negative weights from the source family.")],
+            f"{ECHO['radii']} radii). `neuronscope circuit` and `neuronscope edit-echo` draw the full figures."
+            + spatial_note,
+            figures=figures,
             numbers=numbers)
+
+
+def _spatial_matrix(ctx, late):
+    """The family matrix from the deepest earlier curve family whose expanded kernels to ctx.layer
+    are at least 3 x 3 (EfficientNet's 1x1 expand and project layers make the nearest ones 1 x 1:
+    no shape to see); None if there is none."""
+    from neuronscope.circuits.views import family_matrix
+
+    for name, family in _earlier_families(ctx):
+        matrix = family_matrix(ctx.model, name, family, ctx.layer, late)
+        if min(matrix.kernels.shape[-2:]) >= 3:
+            return matrix
+    return None
 
 
 def _plot_matrix(matrix, path):
