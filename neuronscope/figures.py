@@ -113,7 +113,39 @@ def _overlaps(fig: Figure, renderer, drawn, rotated, owners) -> list[str]:
         own = {id(t) for t in legend.get_texts()} | {id(legend.get_title())}
         frame = legend.get_window_extent(renderer)
         found += [f"legend | {s}" for box, s, _, owner in boxes if id(owner) not in own and _intersect(frame, box)]
+        found += [f"legend | data: {name}" for name in _data_under(fig, frame, renderer)]
     return found
+
+
+def _data_under(fig: Figure, frame, renderer, samples: int = 16) -> list[str]:
+    """Labels of the plotted lines, markers and bars of any axes that a legend's `frame` covers
+    (lines sampled along each segment, in display pixels); images are not counted."""
+    inner = (frame.x0 + _SLACK_PX, frame.y0 + _SLACK_PX, frame.x1 - _SLACK_PX, frame.y1 - _SLACK_PX)
+
+    def inside(points) -> bool:
+        points = np.asarray(points, float).reshape(-1, 2)
+        return bool(((points[:, 0] > inner[0]) & (points[:, 0] < inner[2]) & (points[:, 1] > inner[1])
+                     & (points[:, 1] < inner[3])).any())
+
+    covered = []
+    for ax in fig.axes:
+        for line in ax.lines:
+            xy = line.get_transform().transform(np.asarray(line.get_xydata(), float))
+            xy = xy[np.isfinite(xy).all(1)]
+            if len(xy) > 1:
+                steps = np.linspace(0, 1, samples)[:, None, None]
+                xy = (xy[:-1] + steps * (xy[1:] - xy[:-1])).reshape(-1, 2)
+            if len(xy) and inside(xy):
+                covered.append(line.get_label())
+        for collection in ax.collections:
+            offsets = collection.get_offsets()
+            if len(offsets) and inside(collection.get_offset_transform().transform(offsets)):
+                covered.append(collection.get_label())
+        for patch in ax.patches:
+            box = patch.get_window_extent(renderer)
+            if box.width > 0 and box.height > 0 and _intersect(box, frame):
+                covered.append(patch.get_label() or "a bar")
+    return covered
 
 
 def _intersect(a, b) -> bool:

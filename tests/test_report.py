@@ -239,7 +239,14 @@ def test_figure_layout_is_measured_as_drawn(tmp_path):
         for i, angle in enumerate((60, 60, 0)):  # slanted neighbours are fine; a flat label over them is not
             fig.text(0.3 + 0.05 * i, 0.5, "slanted tick label" if angle else "flat", rotation=angle)
         save_figure(fig, tmp_path / "slanted.png")
-    ok, cut, covered, slanted = layouts
+        fig = Figure(figsize=(4, 3), layout="constrained")
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, 1], label="diagonal")
+        ax.axvline(0.9, label="actual")  # under the legend, no vertex inside it: sampled along the segment
+        ax.legend(loc="upper right")
+        save_figure(fig, tmp_path / "over_data.png")
+    ok, cut, covered, slanted, over_data = layouts
+    assert over_data["overlaps"] == ["legend | data: diagonal", "legend | data: actual"]
     assert ok["overlaps"] == [] and cut["overlaps"] == []
     assert covered["overlaps"] == ["a title the legend is drawn over | a line",
                                    "legend | a title the legend is drawn over"]

@@ -312,14 +312,14 @@ def _plot_equivariance(e, path):
     left.axhline(0, color="0.5", lw=0.6)
     left.set_xlabel("orientation difference, source - target (°)", fontsize=8)
     left.set_ylabel("summed weight", fontsize=8)
-    left.legend(fontsize=7)
+    left.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)  # above the data
     null = e.null_correlations
     if len(null):
         right.hist(null, bins=30, color="0.6", label="shuffled orientations")
     right.axvline(e.correlation, color="C3", lw=2, label=f"actual {e.correlation:.2f}")
     right.set_xlabel("equivariance correlation", fontsize=8)
     right.set_ylabel("shuffles", fontsize=8)
-    right.legend(fontsize=7)
+    right.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2)
     for ax in (left, right):
         ax.tick_params(labelsize=7)
     return finish(fig, path)
