@@ -50,9 +50,9 @@ class Block(nn.Module):
     def forward(self, x, tap, name: str):
         inp = x
         if self.expands:
-            x = ops.relu6(tap(f"{name}_expand", ops.pointwise(self._bn0, ops.conv(x, self._expand_conv))))
-        x = ops.relu6(tap(f"{name}_depthwise", ops.pointwise(self._bn1, ops.conv(x, self._depthwise_conv))))
-        x = ops.pointwise(self._bn2, ops.conv(x, self._project_conv))
+            x = ops.relu6(tap(f"{name}_expand", ops.conv(x, self._expand_conv, self._bn0)))
+        x = ops.relu6(tap(f"{name}_depthwise", ops.conv(x, self._depthwise_conv, self._bn1)))
+        x = ops.conv(x, self._project_conv, self._bn2)
         if self.residual:
             x = ops.add(x, inp)
         return tap(name, x)
@@ -87,10 +87,10 @@ class EfficientNetLite0Net(nn.Module):
         return acts
 
     def forward(self, x, tap):
-        x = ops.relu6(tap("stem", ops.pointwise(self._bn0, ops.conv(x, self._conv_stem))))
+        x = ops.relu6(tap("stem", ops.conv(x, self._conv_stem, self._bn0)))
         for i, block in enumerate(self._blocks):
             x = block(x, tap, f"block{i}")
-        x = ops.relu6(tap("head", ops.pointwise(self._bn1, ops.conv(x, self._conv_head))))
+        x = ops.relu6(tap("head", ops.conv(x, self._conv_head, self._bn1)))
         x = tap("avgpool", ops.global_avg_pool(x))
         return tap("logits", ops.linear(x, self._fc))
 

@@ -105,15 +105,41 @@ def _pairs(v) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else tuple(v)
 
 
-def conv(x, module: nn.Conv2d):
-    """`module` (built with padding=0) applied with SAME padding."""
+def conv(x, module: nn.Conv2d, bn: nn.BatchNorm2d | None = None):
+    """`module` (built with padding=0) applied with SAME padding, then `bn` if given.
+
+    Symmetric SAME padding (every stride-1 conv) is left to the convolution itself, and an
+    eval-mode `bn` is folded into the convolution's weights: a padded copy of the input and
+    a separate batch-norm pass cost more than the convolution on CPU. Both agree with padding
+    first and normalising after to float rounding (tests/test_ops_fused.py)."""
     k, s = _pairs(module.kernel_size), _pairs(module.stride)
     if isinstance(x, Geometry):
         return x.window(k, s)
     (t, b), (l, r) = same_padding(x.shape[-2], k[0], s[0]), same_padding(x.shape[-1], k[1], s[1])
+    plain = type(module) is nn.Conv2d and module.padding == (0, 0) and module.padding_mode == "zeros"
+    foldable = bn is not None and type(bn) is nn.BatchNorm2d and not bn.training and bn.track_running_stats
+    if plain and (foldable or bn is None):
+        weight, bias = (module.weight, module.bias) if bn is None else _folded(module, bn)
+        if (t, l) != (b, r):
+            x, t, l = F.pad(x, (l, r, t, b)), 0, 0
+        return F.conv2d(x, weight, bias, module.stride, (t, l), module.dilation, module.groups)
     if t or b or l or r:
         x = F.pad(x, (l, r, t, b))
-    return module(x)
+    x = module(x)
+    return x if bn is None else bn(x)
+
+
+def _folded(module: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight and bias of `bn(module(x))` as one convolution (eval-mode batch-norm)."""
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    if module.bias is not None:
+        shift = shift + module.bias * scale
+    return module.weight * scale.view(-1, 1, 1, 1), shift
 
 
 def max_pool(x, k: int, s: int):
