@@ -1,5 +1,6 @@
 """The convolution fast path (padding inside the convolution, eval batch-norm folded into its
-weights) against padding first and normalising after, written out independently."""
+weights) against padding first and normalising after, written out independently; and ReLU6 in
+place only where nothing holds the value."""
 
 import pytest
 import torch
@@ -7,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import neuronscope as ns
-from neuronscope.models import ops
+from neuronscope.models import efficientnet, ops
 
 
 def reference_conv(x, module, bn=None):
@@ -75,6 +76,7 @@ def test_efficientnet_activations_and_gradients_match_the_unfused_network(monkey
 
     fast, fast_grad = run()
     monkeypatch.setattr(ops, "conv", reference_conv)
+    monkeypatch.setattr(efficientnet, "activated", out_of_place)
     slow, slow_grad = run()
     for name in layers:
         spread = slow[name].std().item()
@@ -82,3 +84,35 @@ def test_efficientnet_activations_and_gradients_match_the_unfused_network(monkey
         torch.testing.assert_close(fast[name], slow[name], rtol=0, atol=1e-4 * spread)
     assert slow_grad.abs().max() > 0
     torch.testing.assert_close(fast_grad, slow_grad, rtol=0, atol=1e-4 * slow_grad.abs().max().item())
+
+
+def out_of_place(tap, name, value):
+    return ops.relu6(tap(name, value))
+
+
+def test_in_place_relu6_never_touches_a_value_someone_holds(monkeypatch):
+    """ReLU6 runs in place only on layers nobody records or intervenes on: recorded pre-ReLU
+    values keep their negatives, and an intervention that keeps the tensor it is given sees it
+    unclamped, exactly as with the out-of-place activation."""
+    model = ns.load_model("efficientnet_lite0")
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    kept = {}
+
+    def keep(value):
+        kept["block2_expand"] = value
+        return value
+
+    layers = ["block1_depthwise", "block3_expand", "block4"]
+    got = model.capture(x, layers, pre_relu=True, interventions={"block2_expand": keep})
+    ref_kept = {}
+
+    def ref_keep(value):
+        ref_kept["v"] = value.clone()
+        return value
+
+    monkeypatch.setattr(efficientnet, "activated", out_of_place)
+    want = model.capture(x, layers, pre_relu=True, interventions={"block2_expand": ref_keep})
+    assert kept["block2_expand"].min() < 0 and got["block1_depthwise"].min() < 0
+    torch.testing.assert_close(kept["block2_expand"], ref_kept["v"], rtol=0, atol=0)
+    for name in layers:
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=0)

@@ -31,6 +31,14 @@ def _bn(c: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(c, eps=BN_EPS)
 
 
+def activated(tap, name: str, value):
+    """ReLU6 of layer `name` after the recorder `tap` has seen it: in place (no new tensor) when
+    nothing else can hold the pre-activation value (the layer is neither recorded nor intervened on)."""
+    out = tap(name, value)
+    untouched = name not in getattr(tap, "wanted", (name,)) and name not in getattr(tap, "interventions", (name,))
+    return ops.relu6(out, inplace=untouched and out is value)
+
+
 class Block(nn.Module):
     """Inverted residual block: 1x1 expand, depthwise k x k, 1x1 project, residual when shapes allow."""
 
@@ -50,8 +58,8 @@ class Block(nn.Module):
     def forward(self, x, tap, name: str):
         inp = x
         if self.expands:
-            x = ops.relu6(tap(f"{name}_expand", ops.conv(x, self._expand_conv, self._bn0)))
-        x = ops.relu6(tap(f"{name}_depthwise", ops.conv(x, self._depthwise_conv, self._bn1)))
+            x = activated(tap, f"{name}_expand", ops.conv(x, self._expand_conv, self._bn0))
+        x = activated(tap, f"{name}_depthwise", ops.conv(x, self._depthwise_conv, self._bn1))
         x = ops.conv(x, self._project_conv, self._bn2)
         if self.residual:
             x = ops.add(x, inp)
@@ -87,10 +95,10 @@ class EfficientNetLite0Net(nn.Module):
         return acts
 
     def forward(self, x, tap):
-        x = ops.relu6(tap("stem", ops.conv(x, self._conv_stem, self._bn0)))
+        x = activated(tap, "stem", ops.conv(x, self._conv_stem, self._bn0))
         for i, block in enumerate(self._blocks):
             x = block(x, tap, f"block{i}")
-        x = ops.relu6(tap("head", ops.conv(x, self._conv_head, self._bn1)))
+        x = activated(tap, "head", ops.conv(x, self._conv_head, self._bn1))
         x = tap("avgpool", ops.global_avg_pool(x))
         return tap("logits", ops.linear(x, self._fc))
 

@@ -161,10 +161,10 @@ def relu(x):
     return F.relu(x)
 
 
-def relu6(x):
+def relu6(x, inplace: bool = False):
     if isinstance(x, Geometry) or is_linearized():
         return x
-    return F.relu6(x)
+    return F.relu6(x, inplace=inplace)
 
 
 def _unless_linear(fn):
