@@ -74,3 +74,23 @@ def test_fixed_size_resizes_every_transformed_image_back():
     images = visualize(model, "conv:1@16,16", steps=4, size=48, fixed_size=32, progress=False)
     assert images.shape == (1, 3, 48, 48)
     assert not torch.allclose(images, visualize(model, "conv:1@16,16", steps=0, size=48, fixed_size=32, progress=False))
+
+
+def test_transforming_only_the_window_renders_as_the_whole_image(effnet, monkeypatch):
+    """Once a window is checked, each step transforms only the window's pixels; two steps render
+    the same images as transforming the whole image (to float rounding, which Adam amplifies
+    over many steps)."""
+    from neuronscope.optvis import render
+    from neuronscope.optvis import transforms as T
+
+    regions = []
+    apply = T.Planned.apply
+    monkeypatch.setattr(T.Planned, "apply", lambda self, images, region=None:
+                        regions.append(region) or apply(self, images, region))
+    transforms = [T.Pad(6), T.RandomRotate([4.0, -6.0]), T.Jitter(3)]
+    kwargs = dict(steps=3, size=112, seed=2, transforms=transforms, progress=False)
+    windowed = visualize(effnet, [f"{LAYER}:7", f"{LAYER}:30"], **kwargs)
+    assert any(r is not None for r in regions)
+    monkeypatch.setattr(render, "TRANSFORM_WINDOW", False)
+    whole = visualize(effnet, [f"{LAYER}:7", f"{LAYER}:30"], **kwargs)
+    torch.testing.assert_close(windowed, whole, rtol=0, atol=1e-4)

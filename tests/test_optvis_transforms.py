@@ -77,3 +77,38 @@ def test_resolve():
     assert T.resolve([T.Pad(1)])(x, gen()).shape[-1] == 22
     with pytest.raises(NeuronscopeError):
         T.resolve("fancy")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_planned_transforms_draw_like_a_call_and_crop_exactly(seed):
+    """Drawing ahead consumes the generator exactly as a call does; the planned images equal the
+    call's, and a region of them equals the same crop of the whole transformed image (forward
+    bit for bit, gradients to float rounding), computed without the rest of the rotation."""
+    t = T.standard()
+    x = torch.rand(2, 3, 40, 44, generator=torch.Generator().manual_seed(100 + seed), requires_grad=True)
+    g_call, g_plan = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+    whole = t(x, g_call)
+    planned = t.plan(g_plan, 40, 44)
+    assert torch.equal(g_call.get_state(), g_plan.get_state())
+    assert planned.size == tuple(whole.shape[-2:])
+    assert torch.equal(planned.apply(x), whole)
+    h, w = planned.size
+    region = (3, h - 5, 7, w - 2)
+    part = planned.apply(x, region)
+    crop = whole[..., 3:h - 5, 7:w - 2]
+    assert torch.equal(part, crop)
+    weights = torch.rand(crop.shape, generator=torch.Generator().manual_seed(seed))
+    g_part, = torch.autograd.grad((part * weights).sum(), x)
+    g_whole, = torch.autograd.grad((crop * weights).sum(), x)
+    assert g_whole.abs().max() > 0
+    torch.testing.assert_close(g_part, g_whole, rtol=1e-5, atol=1e-6)
+
+
+def test_a_rotation_samples_only_its_region():
+    x = torch.rand(1, 3, 30, 30)
+    assert torch.equal(T.rotate(x, 7.0, (4, 20, 2, 29)), T.rotate(x, 7.0)[..., 4:20, 2:29])
+    assert torch.equal(T.rotate(x, 0.0, (4, 20, 2, 29)), x[..., 4:20, 2:29])
+
+
+def test_user_transforms_are_not_planned():
+    assert T.Compose([T.Pad(2), lambda images, generator: images]).plan(torch.Generator(), 8, 8) is None

@@ -117,6 +117,10 @@ class FieldCrop:
             _WINDOWS[key] = window
         return _WINDOWS[key]
 
+    def checked(self, h: int, w: int) -> bool:
+        """Whether the window for (h, w) images has passed its check."""
+        return (*self._key, h, w) in _CHECKED
+
     def check(self, images: torch.Tensor, window: Window, capture) -> bool:
         """On a window's first use: do its targeted activations equal the whole image's? A window
         that fails is forgotten (its size then runs uncropped)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,12 @@ class Pad:
         self.width, self.value = int(width), float(value)
 
     def __call__(self, images, generator=None):
+        return self.apply(images, self.draw(generator, *images.shape[-2:])[0])
+
+    def draw(self, generator, h, w):
+        return None, (h + 2 * self.width, w + 2 * self.width)
+
+    def apply(self, images, params):
         return F.pad(images, (self.width,) * 4, value=self.value)
 
     def __repr__(self):
@@ -48,9 +55,15 @@ class Jitter:
         self.d = int(d)
 
     def __call__(self, images, generator):
+        return self.apply(images, self.draw(generator, *images.shape[-2:])[0])
+
+    def draw(self, generator, h, w):
         oy, ox = (int(v) for v in torch.randint(self.d + 1, (2,), generator=generator))
-        h, w = images.shape[-2:]
-        return images[..., oy:oy + h - self.d, ox:ox + w - self.d]
+        return (oy, ox, h - self.d, w - self.d), (h - self.d, w - self.d)
+
+    def apply(self, images, params):
+        oy, ox, h, w = params
+        return images[..., oy:oy + h, ox:ox + w]
 
     def __repr__(self):
         return f"Jitter({self.d})"
@@ -63,10 +76,15 @@ class RandomScale:
         self.scales = [float(s) for s in scales]
 
     def __call__(self, images, generator):
+        return self.apply(images, self.draw(generator, *images.shape[-2:])[0])
+
+    def draw(self, generator, h, w):
         s = _choice(self.scales, generator)
-        h, w = images.shape[-2:]
         size = (max(1, round(h * s)), max(1, round(w * s)))
-        if size == (h, w):
+        return size, size
+
+    def apply(self, images, size):
+        if size == tuple(images.shape[-2:]):
             return images
         return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
 
@@ -74,11 +92,13 @@ class RandomScale:
         return f"RandomScale({self.scales})"
 
 
-def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
+def rotate(images: torch.Tensor, degrees: float, region: tuple[int, int, int, int] | None = None) -> torch.Tensor:
     """Rotate about the image centre by `degrees` counter-clockwise (as displayed), bilinear,
-    same size; pixels from outside repeat the border (the padding's grey, after `Pad`)."""
+    same size; pixels from outside repeat the border (the padding's grey, after `Pad`).
+    `region` (y0, y1, x0, x1): only those output rows and columns (each output pixel is sampled
+    on its own, so this is the whole rotation's crop, computed without the rest)."""
     if degrees == 0:
-        return images
+        return images if region is None else images[..., region[0]:region[1], region[2]:region[3]]
     n, _, h, w = images.shape
     a = math.radians(degrees)
     c, s = math.cos(a), math.sin(a)
@@ -86,6 +106,8 @@ def rotate(images: torch.Tensor, degrees: float) -> torch.Tensor:
     # grid_sample's normalised coordinates, which scale x by w/2 and y by h/2
     theta = torch.tensor([[c, -s * h / w, 0.0], [s * w / h, c, 0.0]], dtype=images.dtype, device=images.device)
     grid = F.affine_grid(theta.expand(n, 2, 3), list(images.shape), align_corners=False)
+    if region is not None:
+        grid = grid[:, region[0]:region[1], region[2]:region[3]]
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
@@ -96,7 +118,13 @@ class RandomRotate:
         self.angles = [float(a) for a in angles]
 
     def __call__(self, images, generator):
-        return rotate(images, _choice(self.angles, generator))
+        return self.apply(images, self.draw(generator, *images.shape[-2:])[0])
+
+    def draw(self, generator, h, w):
+        return _choice(self.angles, generator), (h, w)
+
+    def apply(self, images, degrees, region=None):
+        return rotate(images, degrees, region)
 
     def __repr__(self):
         return f"RandomRotate({self.angles})"
@@ -112,6 +140,44 @@ class Compose:
         for t in self.transforms:
             images = t(images, generator)
         return images
+
+    def plan(self, generator, h: int, w: int) -> Planned | None:
+        """Draw every random choice now (the same draws, in the same order, as a call), for
+        (h, w) images; None where a transform cannot draw ahead (not one of this module's)."""
+        if not all(isinstance(t, (Pad, Jitter, RandomScale, RandomRotate)) for t in self.transforms):
+            return None
+        steps = []
+        for t in self.transforms:
+            params, (h, w) = t.draw(generator, h, w)
+            steps.append((t, params))
+        return Planned(steps, (h, w))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Transforms with their random choices drawn; `size` is the output's (h, w)."""
+
+    steps: list
+    size: tuple[int, int]
+
+    def apply(self, images: torch.Tensor, region: tuple[int, int, int, int] | None = None) -> torch.Tensor:
+        """The transformed images, or only their `region` (y0, y1, x0, x1): trailing jitters are
+        crops, so the region is carried back through them and the last rotation samples only it."""
+        if region is None:
+            for t, params in self.steps:
+                images = t.apply(images, params)
+            return images
+        last = len(self.steps)
+        while last and isinstance(self.steps[last - 1][0], Jitter):
+            oy, ox, _, _ = self.steps[last - 1][1]
+            region = (region[0] + oy, region[1] + oy, region[2] + ox, region[3] + ox)
+            last -= 1
+        rotation = self.steps[last - 1] if last and isinstance(self.steps[last - 1][0], RandomRotate) else None
+        for t, params in self.steps[:last - (rotation is not None)]:
+            images = t.apply(images, params)
+        if rotation is not None:
+            return rotation[0].apply(images, rotation[1], region)
+        return images[..., region[0]:region[1], region[2]:region[3]]
 
     def __repr__(self):
         return f"Compose({self.transforms})"
