@@ -94,3 +94,25 @@ def test_transforming_only_the_window_renders_as_the_whole_image(effnet, monkeyp
     monkeypatch.setattr(render, "TRANSFORM_WINDOW", False)
     whole = visualize(effnet, [f"{LAYER}:7", f"{LAYER}:30"], **kwargs)
     torch.testing.assert_close(windowed, whole, rtol=0, atol=1e-4)
+
+
+def test_a_window_that_disagrees_with_the_whole_image_is_dropped(effnet, monkeypatch):
+    """The check compares the window's targeted values with the whole image's (on the batch's
+    first image: the window is the same for all); a window shifted by one stride fails it and is
+    never used again, a right one passes."""
+    from neuronscope.optvis import crop as C
+
+    monkeypatch.setattr(C, "_WINDOWS", {})
+    monkeypatch.setattr(C, "_CHECKED", set())
+    cropper = FieldCrop(effnet, {LAYER: [None]})
+    x = torch.rand(3, 3, 150, 150, generator=torch.Generator().manual_seed(9))
+
+    def capture(images, layers):
+        return effnet.capture(images, layers, pre_relu=True)
+
+    good = cropper.window(150, 150)
+    shifted = C.Window(good.y0 + 16, good.y1 + 16, good.x0, good.x1, good.pads)
+    assert not cropper.check(x, shifted, capture)
+    assert cropper.window(150, 150) is None and not cropper.checked(150, 150)
+    C._WINDOWS.clear()
+    assert cropper.check(x, cropper.window(150, 150), capture) and cropper.checked(150, 150)

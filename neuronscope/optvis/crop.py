@@ -123,10 +123,12 @@ class FieldCrop:
 
     def check(self, images: torch.Tensor, window: Window, capture) -> bool:
         """On a window's first use: do its targeted activations equal the whole image's? A window
-        that fails is forgotten (its size then runs uncropped)."""
+        that fails is forgotten (its size then runs uncropped). The window is the same for every
+        image of the batch, so the first image checks it (every unit at every targeted position)."""
         key = (*self._key, *images.shape[-2:])
         if key in _CHECKED:
             return True
+        images = images[:1]
         layers = sorted(self.targets)
         with torch.no_grad():
             whole = capture(images, layers)
