@@ -1,5 +1,7 @@
 """The render loop on planted models (known optimum); EfficientNet-Lite0 in test_optvis_superstimulus."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -129,3 +131,21 @@ def test_objective_targets_and_snapshots(small_model, tmp_path):
         visualize(small_model, "2:7", steps=1)  # layer 2 has 3 units
     with pytest.raises(NeuronscopeError):
         visualize(small_model, "2:0", steps=1, save_every=1)
+
+
+def test_the_loop_freezes_the_weights_and_gives_them_back(small_model, monkeypatch):
+    """During the loop the network's parameters take no gradient (the image alone is optimised);
+    afterwards they are as before, and the images equal those of a loop that left them alone."""
+    from neuronscope.optvis import render
+
+    seen = []
+    before = [p.requires_grad for p in small_model.net.parameters()]
+    assert any(before)
+    frozen = visualize(small_model, ["2:0", "2:1"], steps=3, size=32, progress=False,
+                       callback=lambda step, param: seen.append(any(p.requires_grad for p in
+                                                                        small_model.net.parameters())))
+    assert seen == [False] * 3
+    assert [p.requires_grad for p in small_model.net.parameters()] == before
+    monkeypatch.setattr(render, "frozen", lambda model: contextlib.nullcontext())
+    torch.testing.assert_close(frozen, visualize(small_model, ["2:0", "2:1"], steps=3, size=32, progress=False),
+                               rtol=0, atol=1e-6)
