@@ -25,18 +25,45 @@ _RECORD: contextvars.ContextVar[list | None] = contextvars.ContextVar("neuronsco
 
 def save_figure(fig: Figure, path, *, dpi: int = DPI, svg: bool = False) -> Path:
     """Write `fig` as a PNG at `path` (an SVG beside it if asked); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    canvas = FigureCanvasAgg(fig)
-    fig.set_dpi(dpi)
-    layout = _draw_measured(fig, canvas)
-    Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(path)
+    path = save_side_by_side([fig], path, dpi=dpi)
     if svg:
         fig.savefig(path.with_suffix(".svg"))
+    return path
+
+
+def save_side_by_side(figures: list[Figure], path, *, dpi: int = DPI) -> Path:
+    """Write the figures next to each other, top-aligned, as one PNG at `path` (e.g. natural beside
+    artificial); its layout is recorded as one figure's."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays, layouts = [], []
+    for fig in figures:
+        canvas = FigureCanvasAgg(fig)
+        fig.set_dpi(dpi)
+        layouts.append(_draw_measured(fig, canvas))
+        arrays.append(np.asarray(canvas.buffer_rgba())[..., :3])
+    height = max(a.shape[0] for a in arrays)
+    padded = [np.pad(a, ((0, height - a.shape[0]), (0, 0), (0, 0)), constant_values=255) for a in arrays]
+    Image.fromarray(np.concatenate(padded, axis=1)).save(path)
     record = _RECORD.get()
     if record is not None:
-        record.append({"path": str(path), "dpi": dpi, **layout})
+        record.append({"path": str(path), "dpi": dpi, **_joined(layouts)})
     return path
+
+
+def _joined(layouts: list[dict]) -> dict:
+    """The layout of figures placed left to right, top-aligned, from each one's."""
+    if len(layouts) == 1:
+        return layouts[0]
+    offsets = np.cumsum([0] + [lay["width"] for lay in layouts[:-1]])
+    tight = [[x0 + dx, y0, x1 + dx, y1] for dx, (x0, y0, x1, y1) in zip(offsets, (lay["tight_px"] for lay in layouts))]
+    return {"width": int(sum(lay["width"] for lay in layouts)), "height": max(lay["height"] for lay in layouts),
+            "texts": sum(lay["texts"] for lay in layouts),
+            "min_font_pt": min((lay["min_font_pt"] for lay in layouts if lay["texts"]), default=0.0),
+            "tight_px": [min(t[0] for t in tight), min(t[1] for t in tight), max(t[2] for t in tight),
+                         max(t[3] for t in tight)],
+            "clipped": [s for lay in layouts for s in lay["clipped"]][:20],
+            "overlaps": [s for lay in layouts for s in lay["overlaps"]][:20]}
 
 
 def finish(fig: Figure, path=None) -> Figure:

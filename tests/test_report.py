@@ -15,7 +15,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from neuronscope.figures import recording, save_figure
+from neuronscope.figures import recording, save_figure, save_side_by_side
 from neuronscope.report import build_report
 from neuronscope.report.cache import code_digest, content_digest, run_stage
 from neuronscope.report.html import MIN_FONT_PX
@@ -245,7 +245,13 @@ def test_figure_layout_is_measured_as_drawn(tmp_path):
         ax.axvline(0.9, label="actual")  # under the legend, no vertex inside it: sampled along the segment
         ax.legend(loc="upper right")
         save_figure(fig, tmp_path / "over_data.png")
-    ok, cut, covered, slanted, over_data = layouts
+        left, right = Figure(figsize=(4, 3)), Figure(figsize=(2, 2))
+        left.text(0.1, 0.5, "fits", fontsize=9)
+        right.text(0.9, 0.5, "cut_off_here", fontsize=7)
+        save_side_by_side([left, right], tmp_path / "both.png")
+    ok, cut, covered, slanted, over_data, both = layouts
+    assert Image.open(tmp_path / "both.png").size == (600, 300) == (both["width"], both["height"])
+    assert both["clipped"] == ["cut_off_here"] and both["min_font_pt"] == 7 and both["tight_px"][2] > 600
     assert over_data["overlaps"] == ["legend | data: diagonal", "legend | data: actual"]
     assert ok["overlaps"] == [] and cut["overlaps"] == []
     assert covered["overlaps"] == ["a title the legend is drawn over | a line",

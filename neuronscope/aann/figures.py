@@ -9,35 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image
 
 from neuronscope.aann.compare import Comparison, KernelViews, TuningViews
-
-
-def side_by_side(figures: list[Figure], path) -> Path:
-    """Render figures and save them next to each other, top-aligned, as one PNG."""
-    arrays = []
-    for fig in figures:
-        canvas = FigureCanvasAgg(fig)
-        fig.set_dpi(110)
-        canvas.draw()
-        arrays.append(np.asarray(canvas.buffer_rgba())[..., :3])
-    height = max(a.shape[0] for a in arrays)
-    padded = [np.pad(a, ((0, height - a.shape[0]), (0, 0), (0, 0)), constant_values=255) for a in arrays]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(padded, axis=1)).save(path)
-    return path
+from neuronscope.figures import save_side_by_side
 
 
 def save_kernels(views: KernelViews, folder) -> list[Path]:
     """kernels_<kind>.png per source family: natural family matrix | artificial family matrix."""
     from neuronscope.circuits.figures import plot_family_matrix
 
-    return [side_by_side([plot_family_matrix(views.natural[k]), plot_family_matrix(views.artificial[k])],
-                         Path(folder) / f"kernels_{k}.png") for k in views.natural]
+    return [save_side_by_side([plot_family_matrix(views.natural[k]), plot_family_matrix(views.artificial[k])],
+                              Path(folder) / f"kernels_{k}.png") for k in views.natural]
 
 
 def save_tuning(views: TuningViews, folder) -> list[Path]:
@@ -45,10 +28,8 @@ def save_tuning(views: TuningViews, folder) -> list[Path]:
     from neuronscope.tuning import figures
 
     folder = Path(folder)
-    return [side_by_side([figures.plot_curve_heatmaps(views.natural), figures.plot_curve_heatmaps(views.artificial)],
-                         folder / "heatmaps.png"),
-            side_by_side([figures.plot_radial(views.natural), figures.plot_radial(views.artificial)],
-                         folder / "radial.png"),
+    pairs = [(figures.plot_curve_heatmaps, "heatmaps.png"), (figures.plot_radial, "radial.png")]
+    return [*(save_side_by_side([plot(views.natural), plot(views.artificial)], folder / name) for plot, name in pairs),
             figures.save(plot_radial_pairs(views), folder / "radial_pairs.png")]
 
 
@@ -65,22 +46,26 @@ def plot_radial_pairs(views: TuningViews, cols: int = 5) -> Figure:
     n = len(comparison.orientations)
     cols = min(cols, n)
     rows = -(-n // cols)
-    fig = Figure(figsize=(2.6 * cols, 2.9 * rows + 0.8))
-    axes = fig.subplots(rows, cols, squeeze=False, subplot_kw={"projection": "polar"},
-                        gridspec_kw={"hspace": 0.55}).ravel()
+    fig = Figure(figsize=(2.6 * cols, 2.9 * rows + 0.8), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, subplot_kw={"projection": "polar"}).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
+    ring = np.linspace(0, 2 * np.pi, 181)
     for k, (ax, pair) in enumerate(zip(axes, comparison.pairs)):
         curves = [art_curves[:, k], nat_curves[:, pair]]
         curves = [c / (np.nanmax(np.abs(c)) or 1.0) for c in curves]
+        low = min(0.0, float(np.nanmin(curves)))
+        ax.set_rlim(low, 1.05)
+        ax.set_rorigin(low - 0.25 * (1.05 - low))  # radius = value - origin: negative values stay inside the ring
+        ax.plot(ring, np.zeros_like(ring), color="0.6", lw=0.6, ls="--")  # the ring at zero
         for r, color in zip(curves, ("tab:red", "0.2")):
             ax.plot(theta, np.append(r, r[:1]), color=color, lw=1.2)
-        ax.set_rlim(min(0.0, float(np.nanmin(curves))) - 0.1, 1.05)
         ax.set_yticklabels([])
+        ax.set_xticks(np.deg2rad([0, 90, 180, 270]))
         ax.set_title(f"{comparison.orientations[k]:.0f}° vs unit {comparison.natural.units[pair]} "
                      f"({comparison.natural.orientations[pair]:.0f}°)\nr = {comparison.matched[k]:.2f}", fontsize=7)
-        ax.tick_params(labelsize=5)
+        ax.tick_params(labelsize=7)
     fig.suptitle(f"Radial tuning to curves at the best radius: artificial (red) vs natural (black), each normalised "
-                 f"by its maximum\n({nat.scale.label}); correlation of matched pairs "
+                 f"by its maximum (dashed ring: 0)\n({nat.scale.label}); correlation of matched pairs "
                  f"{np.nanmean(comparison.matched):.2f}, of mismatched pairs {comparison.baseline:.2f}", fontsize=8)
     return fig

@@ -110,7 +110,7 @@ def plot_echo(result: EchoResult) -> Figure:
     from matplotlib import colormaps
 
     units = result.units
-    fig = Figure(figsize=(14, 5))
+    fig = Figure(figsize=(14, 5), layout="constrained")
     grid = fig.add_gridspec(1, 3, width_ratios=[1, 1, 1.1])
     colors = [colormaps["hsv"](i / max(len(units), 1) * 0.9) for i in range(len(units))]
     echoes = {}
@@ -132,7 +132,7 @@ def plot_echo(result: EchoResult) -> Figure:
     x = np.arange(len(units))
     ax.bar(x - 0.2, echoes["before"], 0.4, label="before", color="0.6")
     ax.bar(x + 0.2, echoes["after"], 0.4, label="after", color="tab:red")
-    ax.set_xticks(x, [str(u) for u in units], rotation=90, fontsize=6)
+    ax.set_xticks(x, [str(u) for u in units], rotation=90, fontsize=7)
     ax.set_ylabel("echo strength")
     ax.set_title("peak near preferred + 180°, relative height", fontsize=8)
     ax.legend(fontsize=7)

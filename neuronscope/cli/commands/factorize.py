@@ -12,6 +12,7 @@ from __future__ import annotations
 from neuronscope.cli import validate
 from neuronscope.cli.common import add_model_args, model_from_args
 from neuronscope.cli.options import load_images
+from neuronscope.figures import save_figure
 
 MAX_FIGURE_ROWS = 12
 
@@ -43,7 +44,7 @@ def run(args) -> int:
     fig = FZ.plot_factorization([img for _, img in rows], fact.maps[:len(rows)], [n for n, _ in rows], fact.groups,
                                 title=f"NMF of {model.name} {fact.groups.layer}, k={fact.k}, "
                                       f"{len(named)} image(s) jointly")
-    fig.savefig(args.out / "factors.png")
+    save_figure(fig, args.out / "factors.png")
     print(f"wrote {args.out / 'factors.png'}")
     for i, (name, img) in enumerate(named):
         FZ.save_overlay(img, fact.upsampled(i), args.out / f"{name}_nmf.png")
