@@ -359,3 +359,22 @@ def test_bad_settings_are_one_line_errors(model, folder):
             run(model, folder, **kwargs)
     with pytest.raises(NeuronscopeError, match="unknown layer"):
         compute_stats(model, "conv9", folder)
+
+
+def test_quilt_decodes_each_image_once(model, folder, monkeypatch):
+    from neuronscope.dataset import crops
+
+    stats = compute_stats(model, "conv2", folder, resize=SIZE, size=SIZE, batch_size=BATCH, workers=0,
+                          figures="none", progress=False, per_stratum=3)
+    decoded = []
+    real = crops.standard_view
+    monkeypatch.setattr(crops, "standard_view", lambda *a: decoded.append(a[0]) or real(*a))
+    images = {e.image_id for row in stats.samples(1) for e in row}
+    plot_quilt(stats, 1, per_row=3, thumb=16)
+    plot_quilt(stats, 1, per_row=3, thumb=16)
+    assert sorted(map(str, decoded)) == sorted(str(stats.image_item(i)) for i in images)  # once each, not twice
+    first = sorted(images)[0]
+    view = crops.load_pixels(stats, first)
+    torch.testing.assert_close(view, torch.from_numpy(np.array(Image.open(folder / first))).permute(2, 0, 1) / 255)
+    view.zero_()  # a caller's change does not reach the kept copy
+    assert crops.load_pixels(stats, first).sum() > 0

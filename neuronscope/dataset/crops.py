@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
+
 import numpy as np
 import torch
 
@@ -10,14 +13,28 @@ from neuronscope.images import standard_view
 from neuronscope.models import crop_to_field
 
 
+_VIEWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # stats -> its recently loaded views
+KEEP_VIEWS = 128  # per result: a quilt's or a report's examples come from a few images, drawn again and again
+
+
 def load_pixels(stats, image_id: str) -> torch.Tensor:
     """(3, size, size) in [0, 1], resized and centre-cropped like the run; grey if it cannot be read
-    (`Stats.check_images` first, to refuse images that went missing or changed since the run)."""
+    (`Stats.check_images` first, to refuse images that went missing or changed since the run).
+    The last `KEEP_VIEWS` views of each result are kept, so its quilts decode each image once."""
+    views = _VIEWS.setdefault(stats, OrderedDict())
+    key = (image_id, str(stats.images_root))
+    if key in views:
+        views.move_to_end(key)
+        return views[key].clone()
     settings = stats.manifest["settings"]
     try:
-        return standard_view(stats.image_item(image_id), settings["resize"], settings["size"])
+        view = standard_view(stats.image_item(image_id), settings["resize"], settings["size"])
     except (OSError, ValueError, NeuronscopeError):
         return torch.full((3, settings["size"], settings["size"]), 0.5)
+    views[key] = view
+    if len(views) > KEEP_VIEWS:
+        views.popitem(last=False)
+    return view.clone()
 
 
 def example_crop(stats, example, pixels: torch.Tensor | None = None, *, inside: bool = False) -> torch.Tensor:
