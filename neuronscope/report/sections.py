@@ -375,7 +375,7 @@ class JointTuning(Stage):
 
         probe = make_probe(ctx.model, ctx.layer)
         tuning = joint_tuning(probe, ctx.orientations(), ctx.stats, examples=ctx.joint_examples,
-                              step_deg=ctx.joint_step_deg)
+                              step_deg=ctx.joint_step_deg, progress=ctx.bars)
         tuning.save(folder, "joint")
         figures.plot_joint(tuning, path=folder / "joint.png")
         return Section(

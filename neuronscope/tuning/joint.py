@@ -59,16 +59,19 @@ def rotated_windows(probe: Probe, image: torch.Tensor, centre, angles_deg: torch
 
 
 def joint_tuning(probe: Probe, preferred: dict[int, float], stats, *, examples: int = 4, step_deg: float = 1.0,
-                 batch_size: int = 256) -> Tuning:
+                 batch_size: int = 256, progress: bool = False) -> Tuning:
     """For each unit i in `preferred` (unit -> preferred orientation, e.g. a family's members),
     the mean response of every unit j to i's `examples` top dataset examples rotated in
     `step_deg` steps, re-indexed by stimulus orientation p_i + rotation. Result axes:
-    example_unit (i) x orientation_deg; last axis j. Average over i for the joint curve."""
+    example_unit (i) x orientation_deg; last axis j. Average over i for the joint curve.
+    `progress`: a bar over the units whose examples are rotated."""
+    from tqdm.auto import tqdm
+
     units = [int(u) for u in preferred]
     angles = torch.arange(0.0, 360.0, step_deg)
     orientation = angles.numpy().astype(np.float64)
     raw = np.zeros((len(units), len(angles), len(units)))
-    for i, unit in enumerate(units):
+    for i, unit in enumerate(tqdm(units, desc="joint tuning", unit="unit", disable=not progress)):
         images, centres = example_images(stats, unit, examples)
         total = torch.zeros(len(angles), len(units))
         for image, centre in zip(images, centres):
