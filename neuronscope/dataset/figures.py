@@ -75,7 +75,7 @@ def plot_distribution(stats, unit: int, path=None, tail: float = 0.05) -> Figure
             axes[1].plot(x, mass * rate * np.exp(-rate * sign * (x - start)), color="C0" if side == "left" else "C3",
                          label=f"{side} tail: rate {rate:.3g} (rate x std {rate * stats.std[unit]:.3g})")
     if axes[1].get_legend_handles_labels()[0]:
-        axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2))  # below: never over the data
+        fig.legend(*axes[1].get_legend_handles_labels(), fontsize=7, loc="outside lower center", ncol=2)  # off the data
     contribution = centers * density
     axes[2].stairs(np.maximum(contribution, 0), edges, fill=True, color="C3")
     axes[2].stairs(np.minimum(contribution, 0), edges, fill=True, color="C0")
