@@ -90,17 +90,13 @@ def recording():
 def _draw_measured(fig: Figure, canvas: FigureCanvasAgg) -> dict:
     """Draw `fig` on its canvas, noting every text the renderer actually draws."""
     renderer = canvas.get_renderer()
-    drawn: list[tuple[float, object, str]] = []
-    rotated: list[float] = []
-    owners: list[object] = []
+    drawn: list[tuple[float, object, str, float, object]] = []  # size (pt), box, text, angle mod 180, its Text
     original = renderer.draw_text
 
     def spy(gc, x, y, s, prop, angle, ismath=False, mtext=None):
         if str(s).strip():
             box = mtext.get_window_extent(renderer) if mtext is not None else None
-            drawn.append((prop.get_size_in_points(), box, str(s)))
-            rotated.append(round(angle % 180, 1))
-            owners.append(mtext)
+            drawn.append((prop.get_size_in_points(), box, str(s), round(angle % 180, 1), mtext))
         return original(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
     renderer.draw_text = spy
@@ -109,25 +105,25 @@ def _draw_measured(fig: Figure, canvas: FigureCanvasAgg) -> dict:
     finally:
         del renderer.draw_text
     width, height = canvas.get_width_height()
-    clipped = [s for _, box, s in drawn if box is not None and
+    clipped = [s for _, box, s, _, _ in drawn if box is not None and
                (box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1)]
     tight = fig.get_tightbbox(renderer)
     dpi = fig.dpi
     tight_px = [tight.x0 * dpi, height - tight.y1 * dpi, tight.x1 * dpi, height - tight.y0 * dpi]
     return {"width": width, "height": height, "texts": len(drawn),
-            "min_font_pt": round(min((size for size, _, _ in drawn), default=0.0), 2),
+            "min_font_pt": round(min((size for size, *_ in drawn), default=0.0), 2),
             "tight_px": [round(v, 1) for v in tight_px], "clipped": clipped[:20],
-            "overlaps": _overlaps(fig, renderer, drawn, rotated, owners)[:20]}
+            "overlaps": _overlaps(fig, renderer, drawn)[:20]}
 
 
 _SLACK_PX = 1.5  # boxes may touch by this much (glyph boxes include a little air)
 
 
-def _overlaps(fig: Figure, renderer, drawn, rotated, owners) -> list[str]:
-    """Pairs of drawn texts whose boxes intersect, and legends drawn over a text outside them.
-    Two texts turned by the same non-zero angle (slanted tick labels) are not compared: their
-    axis-aligned boxes overlap where the glyphs do not."""
-    boxes = [(box, s, angle, owner) for (_, box, s), angle, owner in zip(drawn, rotated, owners) if box is not None]
+def _overlaps(fig: Figure, renderer, drawn) -> list[str]:
+    """Pairs of drawn texts whose boxes intersect, and legends drawn over a text or data outside
+    them. Two texts turned by the same non-zero angle (slanted tick labels) are not compared:
+    their axis-aligned boxes overlap where the glyphs do not."""
+    boxes = [(box, s, angle, owner) for _, box, s, angle, owner in drawn if box is not None]
     found = []
     for i, (a, sa, angle_a, _) in enumerate(boxes):
         for b, sb, angle_b, _ in boxes[i + 1:]:
