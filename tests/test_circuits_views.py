@@ -176,7 +176,11 @@ def test_report_shows_kernels_from_the_deepest_spatial_family(effnet, tmp_path):
     (tmp_path / "stages" / "layers" / "families.json").write_text(json.dumps(found))
     ctx = SimpleNamespace(out=tmp_path, model=effnet, layer="block6_expand")
     late = Family.from_units((0, 1), (0.0, 180.0), name="late")
-    matrix = _spatial_matrix(ctx, late)
+    deepest = views.family_matrix(effnet, "block5_depthwise", Family.of(found["block5_depthwise"], "c"),
+                                  "block6_expand", late)
+    assert tuple(deepest.kernels.shape[-2:]) == (1, 1)
+    matrix = _spatial_matrix(ctx, late, deepest)
     depthwise = [m for n, m in effnet.net.named_modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
     assert matrix.source_layer == "block5_expand"
     assert tuple(matrix.kernels.shape) == (2, 4, *depthwise[5].kernel_size) == (2, 4, 3, 3)
+    assert _spatial_matrix(ctx, late, matrix) is matrix  # a deepest family with spatial kernels is itself shown

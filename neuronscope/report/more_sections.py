@@ -6,6 +6,7 @@ cannot run on this model or layer says why in its section instead of failing the
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -200,6 +201,8 @@ class CircuitsStage(Stage):
                 "layers": path.read_text() if path.exists() else None}
 
     def compute(self, ctx, folder):
+        from neuronscope.circuits.equivariance import equivariance
+        from neuronscope.circuits.figures import plot_family_matrix
         from neuronscope.experiments import circuit_experiment, echo_experiment
         from neuronscope.families import Family
         from neuronscope.tuning import default_radii
@@ -218,7 +221,7 @@ class CircuitsStage(Stage):
                                    orientations=np.arange(0, 360, ECHO["step_deg"]),
                                    radii=default_radii(ECHO["radii"]))
         eq = result.equivariance
-        spatial = _spatial_matrix(ctx, late)
+        spatial = _spatial_matrix(ctx, late, result.matrix)
         _plot_matrix(result.matrix, folder / "matrix.png")
         _plot_equivariance(eq, folder / "equivariance.png")
         _plot_echo(echo, folder / "echo.png")
@@ -240,22 +243,19 @@ class CircuitsStage(Stage):
                           "negative weights from the source family.")]
         spatial_note = ""
         if spatial is not None:
-            from neuronscope.circuits.equivariance import equivariance
-            from neuronscope.circuits.figures import plot_family_matrix
-
             finish(plot_family_matrix(spatial, summed=False), folder / "kernels.png")
             kh, kw = spatial.kernels.shape[-2:]
             figures.insert(0, Figure(ctx.rel(folder / "kernels.png"), f"The {kh}x{kw} expanded-weight kernels from "
                                      f"{spatial.source_layer}'s curve family (columns) to {ctx.layer}'s (rows), by "
                                      f"orientation: where around the target's position each earlier curve detector "
                                      f"excites (red) or inhibits (blue) it."))
-        if spatial is not None and spatial.source_layer != source:
-            seq = equivariance(spatial, shuffles=SHUFFLES)
-            numbers[f"equivariance of the {kh}x{kw} kernels from {spatial.source_layer}"] = float(seq.correlation)
-            numbers["its null 95th percentile"] = float(np.percentile(seq.null_correlations, 95))
-            spatial_note = (f" The kernels are shown from {spatial.source_layer}, the deepest earlier layer with a "
-                            f"curve family whose kernels to {ctx.layer} are spatial (at least 3 x 3): {source}'s are "
-                            f"{'x'.join(map(str, result.matrix.kernels.shape[-2:]))}.")
+            if spatial is not result.matrix:
+                seq = equivariance(spatial, shuffles=SHUFFLES)
+                numbers[f"equivariance of the {kh}x{kw} kernels from {spatial.source_layer}"] = float(seq.correlation)
+                numbers["its null 95th percentile"] = float(np.percentile(seq.null_correlations, 95))
+                spatial_note = (f" The kernels are shown from {spatial.source_layer}, the deepest earlier layer with "
+                                f"a curve family whose kernels to {ctx.layer} are spatial (at least 3 x 3): "
+                                f"{source}'s are {'x'.join(map(str, result.matrix.kernels.shape[-2:]))}.")
         return Section(
             title,
             f"Expanded weights (the path linearised: ReLU = identity, max-pool = average-pool) from the curve family "
@@ -269,15 +269,20 @@ class CircuitsStage(Stage):
             numbers=numbers)
 
 
-def _spatial_matrix(ctx, late):
+def _spatial_matrix(ctx, late, deepest):
     """The family matrix from the deepest earlier curve family whose expanded kernels to ctx.layer
     are at least 3 x 3 (EfficientNet's 1x1 expand and project layers make the nearest ones 1 x 1:
-    no shape to see); None if there is none."""
+    no shape to see); `deepest`: the deepest family's matrix, already computed. None if none is."""
     from neuronscope.circuits.views import family_matrix
 
-    for name, family in _earlier_families(ctx):
+    def spatial(matrix) -> bool:
+        return min(matrix.kernels.shape[-2:]) >= 3
+
+    if spatial(deepest):
+        return deepest
+    for name, family in itertools.islice(_earlier_families(ctx), 1, None):
         matrix = family_matrix(ctx.model, name, family, ctx.layer, late)
-        if min(matrix.kernels.shape[-2:]) >= 3:
+        if spatial(matrix):
             return matrix
     return None
 
